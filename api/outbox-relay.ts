@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { ConfirmPublisher } from '../shared/broker/publisher.js';
+import { logger } from '../shared/logger.js';
+import type { OutboxEvent, OutboxLease, Store } from '../shared/store/store.js';
+
+export interface RelayOptions {
+  store: Store;
+  /** The current confirm-channel publisher, or null while the broker is away. */
+  publisher: () => ConfirmPublisher | null;
+  exchange: string;
+  leaseMs: number;
+  sweepIntervalMs: number;
+  batchSize?: number;
+  /** Events held in memory at most; the rest wait in the table for the next sweep. */
+  maxInMemory?: number;
+}
+
+interface Entry {
+  event: OutboxEvent;
+  /** Confirmed by the broker but not yet marked in the table: mark it, never publish it again. */
+  confirmed: boolean;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Moves committed outbox events to the broker. The API hands it each event it
+ * commits (already leased to this relay), so publishing costs no extra query;
+ * a periodic sweep picks up whatever that missed: events left by a crashed
+ * process, or held back while the broker or the database was away. An event
+ * is marked published only after the broker's confirm.
+ */
+export class OutboxRelay {
+  readonly lease: OutboxLease;
+  private readonly entries = new Map<string, Entry>();
+  private readonly batchSize: number;
+  private readonly maxInMemory: number;
+  private draining: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private stopped = false;
+
+  constructor(private readonly options: RelayOptions) {
+    this.lease = { owner: `relay-${randomUUID()}`, leaseMs: options.leaseMs };
+    this.batchSize = options.batchSize ?? 500;
+    this.maxInMemory = options.maxInMemory ?? 20_000;
+  }
+
+  start(): void {
+    void this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** A freshly committed event; it stays leased in the table if memory is full, and a sweep brings it back. */
+  enqueue(event: OutboxEvent): void {
+    if (this.entries.size < this.maxInMemory) this.entries.set(event.id, { event, confirmed: false });
+    this.wake();
+  }
+
+  /** The broker is (back) up: publish what waited, without sitting out a backoff meant for the outage. */
+  brokerConnected(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.failures = 0;
+    void this.sweep();
+  }
+
+  /** Drain now, unless a drain runs, a backoff is pending, or there is nowhere to publish. */
+  wake(): void {
+    if (this.stopped || this.draining || this.retryTimer || this.entries.size === 0 || !this.options.publisher()) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      // Work that arrived while the last drain was finishing.
+      this.wake();
+    });
+  }
+
+  /** Claims events nobody is publishing: ours after a failure, or another process's whose lease ran out. */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      let added = 0;
+      while (this.entries.size < this.maxInMemory) {
+        const limit = Math.min(this.batchSize, this.maxInMemory - this.entries.size);
+        const events = await this.options.store.claimOutbox(this.lease, limit);
+        for (const event of events) {
+          if (!this.entries.has(event.id)) {
+            this.entries.set(event.id, { event, confirmed: false });
+            added++;
+          }
+        }
+        if (events.length < limit) break;
+      }
+      if (added > 0) logger.info('outbox sweep picked up unpublished events', { count: added });
+    } catch (error) {
+      logger.warn('outbox sweep failed, will retry', { error: (error as Error).message });
+    }
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.draining;
+    // Hand unpublished events back so the next relay publishes them without waiting out the lease.
+    await this.options.store.releaseOutbox(this.lease.owner).catch((error: Error) =>
+      logger.warn('could not release outbox leases; they expire on their own', { error: error.message }),
+    );
+  }
+
+  get backlog(): number {
+    return this.entries.size;
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped && this.entries.size > 0) {
+      const publisher = this.options.publisher();
+      if (!publisher) return; // brokerConnected() wakes us
+      const batch = [...this.entries.values()].slice(0, this.batchSize);
+      const toPublish = batch.filter((e) => !e.confirmed);
+      const results = await Promise.allSettled(toPublish.map((e) => this.publish(publisher, e.event)));
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') toPublish[i]!.confirmed = true;
+      });
+      const confirmed = batch.filter((e) => e.confirmed);
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (confirmed.length > 0) {
+        try {
+          await this.options.store.markPublished(confirmed.map((e) => e.event.id));
+          for (const e of confirmed) this.entries.delete(e.event.id);
+        } catch (error) {
+          logger.warn('could not mark published events; will retry marking them', {
+            count: confirmed.length,
+            error: (error as Error).message,
+          });
+          return this.backOff();
+        }
+      }
+      if (failed.length > 0) {
+        logger.warn('publishing outbox events failed; will retry', { count: failed.length, error: String(failed[0]!.reason?.message ?? failed[0]!.reason) });
+        return this.backOff();
+      }
+      this.failures = 0;
+    }
+  }
+
+  private publish(publisher: ConfirmPublisher, event: OutboxEvent): Promise<void> {
+    return publisher.publish(this.options.exchange, event.type, Buffer.from(event.payload), {
+      messageId: event.id,
+      correlationId: event.transferId,
+      type: event.type,
+      timestamp: Math.floor(Date.parse(event.createdAt) / 1000),
+      contentType: 'application/json',
+      appId: 'async-transfers-api',
+    });
+  }
+
+  private backOff(): void {
+    this.failures++;
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(this.failures, 10));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.wake();
+    }, delay);
+    this.retryTimer.unref();
+  }
+}

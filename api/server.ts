@@ -1,0 +1,66 @@
+import { Broker } from '../shared/broker/connection.js';
+import { ConfirmPublisher } from '../shared/broker/publisher.js';
+import { assertTopology, topology } from '../shared/broker/topology.js';
+import type { Config } from '../shared/config.js';
+import { DEMO_ACCOUNTS } from '../shared/demo-accounts.js';
+import { closeServer, listen } from '../shared/http-server.js';
+import { Lifecycle } from '../shared/lifecycle.js';
+import { logger } from '../shared/logger.js';
+import { openStore, type Store } from '../shared/store/index.js';
+import { createApp } from './app.js';
+import { OutboxRelay } from './outbox-relay.js';
+
+export interface ApiHandle {
+  port: number;
+  url: string;
+  store: Store;
+  relay: OutboxRelay;
+  broker: Broker<ConfirmPublisher>;
+  /** Stops in reverse start order; resolves false if the shutdown deadline passed. */
+  stop(): Promise<boolean>;
+}
+
+/** Starts the API: store, broker, outbox relay, then HTTP. Stops in reverse. */
+export async function startApi(config: Config): Promise<ApiHandle> {
+  const lifecycle = new Lifecycle();
+  const stop = () => lifecycle.stop(config.shutdownTimeoutMs);
+  try {
+    const store = await openStore(config);
+    lifecycle.onStop('database', () => store.close());
+    if (config.seedDemoAccounts) await store.seedAccounts(DEMO_ACCOUNTS);
+
+    const names = topology(config.amqpPrefix);
+    const broker = await Broker.open({
+      url: config.amqpUrl,
+      name: 'async-transfers-api',
+      logger,
+      setup: async (session) => {
+        const channel = session.watch(await session.model.createConfirmChannel(), 'publish');
+        await assertTopology(channel, names, { deliveryLimit: config.deliveryLimit });
+        return new ConfirmPublisher(channel);
+      },
+    });
+    lifecycle.onStop('broker', () => broker.close());
+
+    const relay = new OutboxRelay({
+      store,
+      publisher: () => broker.current,
+      exchange: names.exchange,
+      leaseMs: config.outboxLeaseMs,
+      sweepIntervalMs: config.outboxSweepIntervalMs,
+    });
+    broker.on('connect', () => relay.brokerConnected());
+    relay.start();
+    lifecycle.onStop('outbox relay', () => relay.stop());
+
+    const app = createApp({ store, relay, brokerConnected: () => broker.isConnected });
+    const { server, port } = await listen(app, config.port);
+    lifecycle.onStop('http server', () => closeServer(server, config.shutdownTimeoutMs / 2));
+    logger.info('API listening', { port, amqpPrefix: config.amqpPrefix, database: config.database.kind });
+
+    return { port, url: `http://127.0.0.1:${port}`, store, relay, broker, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,102 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment. Everything else receives a typed
+ * Config, so a bad variable fails the process at boot instead of mid-request.
+ */
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const databaseUrl = z
+  .string()
+  .transform((value, ctx): DatabaseConfig => {
+    if (value.startsWith('sqlite:')) {
+      // Accept both sqlite:/abs/file.db (or sqlite:./rel.db) and the URL form sqlite:///abs/file.db.
+      const raw = value.slice('sqlite:'.length).replace(/^\/\//, '');
+      if (raw === '' || raw === ':memory:') {
+        ctx.addIssue({ code: 'custom', message: 'needs a file path (the API and the worker share it), e.g. sqlite:./data/bank.db' });
+        return z.NEVER;
+      }
+      return { kind: 'sqlite', file: path.resolve(raw) };
+    }
+    ctx.addIssue({ code: 'custom', message: `unsupported scheme in "${value}"; expected sqlite:<file>` });
+    return z.NEVER;
+  });
+
+const envSchema = z.object({
+  PORT: int(0, 65535).default(3000),
+  AMQP_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
+    .default('amqp://guest:guest@localhost:5672'),
+  AMQP_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", at most 63 characters')
+    .default('bank'),
+  DATABASE_URL: databaseUrl.prefault('sqlite:./data/async-transfers.db'),
+  SQLITE_BUSY_TIMEOUT_MS: int(0, 60_000).default(5000),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  WORKER_PREFETCH: int(1, 1000).default(16),
+  NOTIFY_LATENCY_MS: int(0, 60_000).default(200),
+  SEED_DEMO_ACCOUNTS: z.stringbool().default(true),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  OUTBOX_LEASE_MS: int(1000, 3_600_000).default(30_000),
+  OUTBOX_SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5000),
+  DELIVERY_LIMIT: int(1, 1000).default(10),
+});
+
+export type DatabaseConfig = { kind: 'sqlite'; file: string };
+
+export interface Config {
+  port: number;
+  amqpUrl: string;
+  amqpPrefix: string;
+  database: DatabaseConfig;
+  sqliteBusyTimeoutMs: number;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  workerPrefetch: number;
+  notifyLatencyMs: number;
+  seedDemoAccounts: boolean;
+  shutdownTimeoutMs: number;
+  outboxLeaseMs: number;
+  outboxSweepIntervalMs: number;
+  deliveryLimit: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  // An empty variable (FOO= in a compose file) means "use the default", not "0" or "".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    amqpUrl: e.AMQP_URL,
+    amqpPrefix: e.AMQP_PREFIX,
+    database: e.DATABASE_URL,
+    sqliteBusyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    workerPrefetch: e.WORKER_PREFETCH,
+    notifyLatencyMs: e.NOTIFY_LATENCY_MS,
+    seedDemoAccounts: e.SEED_DEMO_ACCOUNTS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    outboxLeaseMs: e.OUTBOX_LEASE_MS,
+    outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS,
+    deliveryLimit: e.DELIVERY_LIMIT,
+  };
+}
+
+/** The environment a child process of ours inherits; tests and the launcher spawn processes with it. */
+export function inheritedEnv(overrides: Env = {}): Env {
+  return { ...process.env, ...overrides };
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { MAX_AMOUNT_MINOR } from './money.js';
+
+/**
+ * The message contract between the API (publisher) and the worker (consumer).
+ * Both sides use these schemas, so a message one side writes is exactly what
+ * the other side accepts. Unknown fields are ignored (tolerant reader), so a
+ * newer publisher can add fields without breaking an older worker.
+ */
+
+export const accountIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
+
+export const currencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO 4217 code such as USD');
+
+export const referenceSchema = z.string().max(140, 'must be at most 140 characters');
+
+export const TRANSFER_COMPLETED = 'transfer.completed';
+
+export const transferEventSchema = z.object({
+  eventId: z.uuid(),
+  type: z.literal(TRANSFER_COMPLETED),
+  occurredAt: z.iso.datetime(),
+  transfer: z.object({
+    id: z.uuid(),
+    fromAccount: accountIdSchema,
+    toAccount: accountIdSchema,
+    amountMinor: z.number().int().positive().max(MAX_AMOUNT_MINOR),
+    currency: currencySchema,
+    reference: referenceSchema.nullable(),
+  }),
+});
+
+export type TransferEvent = z.infer<typeof transferEventSchema>;
+
+export type ParsedEvent = { ok: true; event: TransferEvent } | { ok: false; reason: string };
+
+export function parseTransferEvent(content: Buffer): ParsedEvent {
+  let json: unknown;
+  try {
+    json = JSON.parse(content.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'message body is not valid JSON' };
+  }
+  const parsed = transferEventSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+    return { ok: false, reason: `message does not fit the transfer event contract: ${problems.join('; ')}` };
+  }
+  return { ok: true, event: parsed.data };
+}
+
+export function encodeTransferEvent(event: TransferEvent): Buffer {
+  return Buffer.from(JSON.stringify(transferEventSchema.parse(event)));
+}

@@ -1,0 +1,111 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { TRANSFER_COMPLETED, type TransferEvent } from './contract.js';
+import { AppError } from './errors.js';
+import { formatMinor } from './money.js';
+
+/**
+ * The ledger's rules, free of storage: each store runs them inside its own
+ * transaction against the rows it has locked, so the rules live here once.
+ */
+
+export interface Account {
+  id: string;
+  ownerName: string;
+  email: string;
+  phone: string;
+  currency: string;
+  balanceMinor: number;
+}
+
+export interface TransferRequest {
+  fromAccount: string;
+  toAccount: string;
+  amountMinor: number;
+  /** null: take the accounts' currency. */
+  currency: string | null;
+  reference: string | null;
+}
+
+export interface Transfer {
+  id: string;
+  fromAccount: string;
+  toAccount: string;
+  amountMinor: number;
+  currency: string;
+  reference: string | null;
+  createdAt: string;
+}
+
+export interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
+/** Checked before touching the store: it needs no rows. */
+export function assertDistinctAccounts(request: TransferRequest): void {
+  if (request.fromAccount === request.toAccount) {
+    throw new AppError('same_account', 'fromAccount and toAccount must be different accounts');
+  }
+}
+
+/** Decides whether the transfer may happen; returns the currency it moves in. */
+export function checkTransfer(request: TransferRequest, from: Account | undefined, to: Account | undefined): string {
+  if (!from) throw new AppError('account_not_found', `account ${request.fromAccount} does not exist`);
+  if (!to) throw new AppError('account_not_found', `account ${request.toAccount} does not exist`);
+  const currency = request.currency ?? from.currency;
+  if (from.currency !== currency || to.currency !== currency) {
+    throw new AppError('currency_mismatch', `both accounts must hold ${currency}`, {
+      fromAccountCurrency: from.currency,
+      toAccountCurrency: to.currency,
+    });
+  }
+  if (from.balanceMinor < request.amountMinor) {
+    throw new AppError('insufficient_funds', `account ${from.id} has insufficient funds for ${formatMinor(request.amountMinor)} ${currency}`);
+  }
+  return currency;
+}
+
+/**
+ * Two requests are "the same" when they mean the same transfer: 150.75 and "150.75"
+ * are one request, a different amount or reference is another.
+ */
+export function requestFingerprint(request: TransferRequest): string {
+  const canonical = JSON.stringify([request.fromAccount, request.toAccount, request.amountMinor, request.currency, request.reference]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** A replayed key must carry the same request; returns the transfer the key already made. */
+export function resolveReplay(stored: { transferId: string; requestHash: string }, claim: IdempotencyClaim): string {
+  if (stored.requestHash !== claim.requestHash) {
+    throw new AppError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
+  }
+  return stored.transferId;
+}
+
+export function newTransfer(request: TransferRequest, currency: string, now: Date): Transfer {
+  return {
+    id: randomUUID(),
+    fromAccount: request.fromAccount,
+    toAccount: request.toAccount,
+    amountMinor: request.amountMinor,
+    currency,
+    reference: request.reference,
+    createdAt: now.toISOString(),
+  };
+}
+
+export function transferCompletedEvent(transfer: Transfer): TransferEvent {
+  return {
+    eventId: randomUUID(),
+    type: TRANSFER_COMPLETED,
+    occurredAt: transfer.createdAt,
+    transfer: {
+      id: transfer.id,
+      fromAccount: transfer.fromAccount,
+      toAccount: transfer.toAccount,
+      amountMinor: transfer.amountMinor,
+      currency: transfer.currency,
+      reference: transfer.reference,
+    },
+  };
+}

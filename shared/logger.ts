@@ -1,0 +1,49 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import winston from 'winston';
+
+/**
+ * One logger per process, JSON lines on stdout. Context (requestId, transferId,
+ * messageId) travels in AsyncLocalStorage so that every line written while a
+ * request or a message is being handled carries it without threading it by hand.
+ */
+
+type LogContext = Record<string, unknown>;
+
+const contextStore = new AsyncLocalStorage<LogContext>();
+
+const withContext = winston.format((info) => {
+  const context = contextStore.getStore();
+  if (context) {
+    for (const [key, value] of Object.entries(context)) {
+      if (info[key] === undefined) info[key] = value;
+    }
+  }
+  return info;
+});
+
+export const logger = winston.createLogger({
+  level: 'info',
+  format: winston.format.combine(
+    withContext(),
+    winston.format.errors({ stack: true }),
+    winston.format.timestamp(),
+    winston.format.json(),
+  ),
+  transports: [new winston.transports.Console()],
+});
+
+export function configureLogger(options: { level: string; service: string }): void {
+  logger.level = options.level;
+  logger.defaultMeta = { service: options.service };
+}
+
+/** Runs fn with fields added to every log line it writes, including in callbacks it schedules. */
+export function withLogContext<T>(fields: LogContext, fn: () => T): T {
+  return contextStore.run({ ...contextStore.getStore(), ...fields }, fn);
+}
+
+/** Adds fields to the current context, for facts learned midway (a request's transferId). */
+export function addLogContext(fields: LogContext): void {
+  const context = contextStore.getStore();
+  if (context) Object.assign(context, fields);
+}

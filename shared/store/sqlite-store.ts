@@ -1,0 +1,287 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { AppError } from '../errors.js';
+import {
+  checkTransfer,
+  newTransfer,
+  resolveReplay,
+  transferCompletedEvent,
+  type Account,
+  type IdempotencyClaim,
+  type TransferRequest,
+} from '../ledger.js';
+import type { NotificationState } from '../notifications.js';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import type { AttemptRecord, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+
+interface AccountRow {
+  id: string;
+  owner_name: string;
+  email: string;
+  phone: string;
+  currency: string;
+  balance_minor: number;
+}
+
+interface TransferRow {
+  id: string;
+  from_account: string;
+  to_account: string;
+  amount_minor: number;
+  currency: string;
+  reference: string | null;
+  created_at: string;
+}
+
+interface NotificationRow {
+  channel: NotificationState['channel'];
+  status: NotificationState['status'];
+  attempts: number;
+  last_error: string | null;
+  updated_at: string;
+}
+
+interface OutboxRow {
+  id: string;
+  transfer_id: string;
+  type: string;
+  payload: string;
+  created_at: string;
+}
+
+/** Errors that mean "the database cannot be used right now", as opposed to a bug or a rule. */
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|PROTOCOL|NOTADB|CORRUPT)/;
+
+function translate(error: unknown): unknown {
+  if (error instanceof AppError) return error;
+  const code = (error as { code?: unknown }).code;
+  const closed = error instanceof TypeError && /database connection is not open/.test(error.message);
+  if ((typeof code === 'string' && UNAVAILABLE.test(code)) || closed) {
+    return new AppError('database_unavailable', 'the database is unavailable, try again later', undefined, { cause: error });
+  }
+  return error;
+}
+
+const toAccount = (r: AccountRow): Account => ({
+  id: r.id,
+  ownerName: r.owner_name,
+  email: r.email,
+  phone: r.phone,
+  currency: r.currency,
+  balanceMinor: r.balance_minor,
+});
+
+const toNotification = (r: NotificationRow): NotificationState => ({
+  channel: r.channel,
+  status: r.status,
+  attempts: r.attempts,
+  lastError: r.last_error,
+  updatedAt: r.updated_at,
+});
+
+/**
+ * The embedded store: one file shared by the API and worker processes (WAL lets
+ * them read while one writes). Write transactions start IMMEDIATE, taking the
+ * write lock up front, so two transfers never interleave between check and debit.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly sql;
+  private readonly transferTx;
+  private readonly recordTx;
+
+  constructor(file: string, options: { busyTimeoutMs: number }) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file, { timeout: options.busyTimeoutMs });
+    this.db.pragma('journal_mode = WAL');
+    // FULL syncs the WAL on every commit: a 202 means the transfer survives a power cut, not only a crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrateNow();
+
+    const db = this.db;
+    this.sql = {
+      account: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
+      insertAccount: db.prepare(
+        `INSERT INTO accounts (id, owner_name, email, phone, currency, balance_minor, created_at)
+         VALUES (@id, @ownerName, @email, @phone, @currency, @balanceMinor, @createdAt) ON CONFLICT (id) DO NOTHING`,
+      ),
+      byIdempotencyKey: db.prepare<[string], { id: string; request_hash: string }>(
+        'SELECT id, request_hash FROM transfers WHERE idempotency_key = ?',
+      ),
+      debit: db.prepare('UPDATE accounts SET balance_minor = balance_minor - ? WHERE id = ? AND balance_minor >= ?'),
+      credit: db.prepare('UPDATE accounts SET balance_minor = balance_minor + ? WHERE id = ?'),
+      insertTransfer: db.prepare(
+        `INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, reference, idempotency_key, request_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertOutbox: db.prepare(
+        `INSERT INTO outbox (id, transfer_id, type, payload, created_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      transfer: db.prepare<[string], TransferRow>('SELECT * FROM transfers WHERE id = ?'),
+      notifications: db.prepare<[string], NotificationRow>('SELECT * FROM notifications WHERE transfer_id = ? ORDER BY channel'),
+      claimOutbox: db.prepare<[string, number, number, string, number], OutboxRow>(
+        `UPDATE outbox SET lease_owner = ?, lease_until = ?
+         WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND (lease_until < ? OR lease_owner = ?) ORDER BY seq LIMIT ?)
+         RETURNING id, transfer_id, type, payload, created_at`,
+      ),
+      markPublished: db.prepare<[string, string]>(
+        `UPDATE outbox SET published_at = ?, lease_owner = NULL WHERE id IN (SELECT value FROM json_each(?)) AND published_at IS NULL`,
+      ),
+      releaseOutbox: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ? AND published_at IS NULL'),
+      sender: db.prepare<[string], { owner_name: string; email: string; phone: string }>(
+        `SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = ?`,
+      ),
+      recordAttempt: db.prepare(
+        `INSERT INTO notifications (transfer_id, channel, status, attempts, last_error, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+         ON CONFLICT (transfer_id, channel) DO UPDATE SET
+           status = excluded.status, attempts = notifications.attempts + 1,
+           last_error = excluded.last_error, updated_at = excluded.updated_at
+         WHERE notifications.status <> 'sent'`,
+      ),
+      ping: db.prepare('SELECT 1'),
+    };
+
+    this.transferTx = db.transaction((request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): TransferReceipt => {
+      if (claim) {
+        const stored = this.sql.byIdempotencyKey.get(claim.key);
+        if (stored) return { replayed: true, transferId: resolveReplay({ transferId: stored.id, requestHash: stored.request_hash }, claim) };
+      }
+      const fromRow = this.sql.account.get(request.fromAccount);
+      const toRow = this.sql.account.get(request.toAccount);
+      const now = new Date();
+      const currency = checkTransfer(request, fromRow && toAccount(fromRow), toRow && toAccount(toRow));
+      const amount = request.amountMinor;
+      // The guard in the WHERE clause is the last line of defence against an overdraft.
+      if (this.sql.debit.run(amount, request.fromAccount, amount).changes !== 1) {
+        throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
+      }
+      this.sql.credit.run(amount, request.toAccount);
+      const transfer = newTransfer(request, currency, now);
+      this.sql.insertTransfer.run(
+        transfer.id,
+        transfer.fromAccount,
+        transfer.toAccount,
+        transfer.amountMinor,
+        transfer.currency,
+        transfer.reference,
+        claim?.key ?? null,
+        claim?.requestHash ?? null,
+        transfer.createdAt,
+      );
+      const domainEvent = transferCompletedEvent(transfer);
+      const event: OutboxEvent = {
+        id: domainEvent.eventId,
+        transferId: transfer.id,
+        type: domainEvent.type,
+        payload: JSON.stringify(domainEvent),
+        createdAt: transfer.createdAt,
+      };
+      this.sql.insertOutbox.run(event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, now.getTime() + lease.leaseMs);
+      return { replayed: false, transfer, event };
+    });
+
+    this.recordTx = db.transaction((transferId: string, attempts: readonly AttemptRecord[]) => {
+      const now = new Date().toISOString();
+      for (const a of attempts) this.sql.recordAttempt.run(transferId, a.channel, a.status, a.error, now);
+    });
+  }
+
+  /** Runs before any statement is prepared: statements need their tables. */
+  private migrateNow(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT');
+    // IMMEDIATE: two processes starting together must not both apply a step.
+    this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number };
+        SQLITE_MIGRATIONS.forEach((sql, index) => {
+          const version = index + 1;
+          if (version <= row.v) return;
+          this.db.exec(sql);
+          this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
+        });
+      })
+      .immediate();
+  }
+
+  private run<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      return Promise.reject(translate(error));
+    }
+  }
+
+  seedAccounts(accounts: readonly Account[]): Promise<void> {
+    const createdAt = new Date().toISOString();
+    return this.run(() => this.db.transaction(() => accounts.forEach((a) => this.sql.insertAccount.run({ ...a, createdAt }))).immediate());
+  }
+
+  ping(): Promise<void> {
+    return this.run(() => void this.sql.ping.get());
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  executeTransfer(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
+    return this.run(() => this.transferTx.immediate(request, claim, lease));
+  }
+
+  findTransfer(id: string): Promise<TransferRecord | null> {
+    return this.run(() => {
+      const row = this.sql.transfer.get(id);
+      if (!row) return null;
+      return {
+        id: row.id,
+        fromAccount: row.from_account,
+        toAccount: row.to_account,
+        amountMinor: row.amount_minor,
+        currency: row.currency,
+        reference: row.reference,
+        createdAt: row.created_at,
+        notifications: this.sql.notifications.all(id).map(toNotification),
+      };
+    });
+  }
+
+  findAccount(id: string): Promise<Account | null> {
+    return this.run(() => {
+      const row = this.sql.account.get(id);
+      return row ? toAccount(row) : null;
+    });
+  }
+
+  claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]> {
+    return this.run(() => {
+      const now = Date.now();
+      const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, now, lease.owner, limit);
+      return rows.map((r) => ({ id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: r.created_at }));
+    });
+  }
+
+  markPublished(ids: readonly string[]): Promise<void> {
+    return this.run(() => void this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids)));
+  }
+
+  releaseOutbox(owner: string): Promise<void> {
+    return this.run(() => void this.sql.releaseOutbox.run(owner));
+  }
+
+  loadDelivery(transferId: string): Promise<DeliveryContext | null> {
+    return this.run(() => {
+      const sender = this.sql.sender.get(transferId);
+      if (!sender) return null;
+      return {
+        contact: { name: sender.owner_name, email: sender.email, phone: sender.phone },
+        notifications: this.sql.notifications.all(transferId).map(toNotification),
+      };
+    });
+  }
+
+  recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
+    return this.run(() => this.recordTx.immediate(transferId, attempts));
+  }
+}

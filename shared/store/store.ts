@@ -1,0 +1,66 @@
+import type { Account, IdempotencyClaim, Transfer, TransferRequest } from '../ledger.js';
+import type { Channel, Contact, NotificationState, NotificationStatus } from '../notifications.js';
+
+/**
+ * What the API and the worker need from a database, and nothing more. A Store
+ * is migrated before it is handed out. Each method
+ * is one transaction. Failures to reach the database surface as
+ * AppError('database_unavailable'); rule violations as the ledger's AppErrors.
+ */
+export interface Store {
+  /** Inserts accounts that do not exist yet; never touches existing balances. */
+  seedAccounts(accounts: readonly Account[]): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Debit, credit, transfer row and outbox event in one transaction, or nothing.
+   * The event is leased to `outbox.owner` from the start, so the relay that
+   * committed it publishes it without a second query and no other relay races it.
+   */
+  executeTransfer(request: TransferRequest, idempotency: IdempotencyClaim | null, outbox: OutboxLease): Promise<TransferReceipt>;
+  findTransfer(id: string): Promise<TransferRecord | null>;
+  findAccount(id: string): Promise<Account | null>;
+
+  /** Leases unpublished events that are unleased, expired, or already the owner's, oldest first. */
+  claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]>;
+  markPublished(ids: readonly string[]): Promise<void>;
+  /** Gives the owner's unpublished events back, so the next relay can take them at once. */
+  releaseOutbox(owner: string): Promise<void>;
+
+  /** What the worker needs to notify for a transfer: whom, and what was already done. Null if unknown. */
+  loadDelivery(transferId: string): Promise<DeliveryContext | null>;
+  recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void>;
+}
+
+export interface OutboxLease {
+  owner: string;
+  leaseMs: number;
+}
+
+export interface OutboxEvent {
+  id: string;
+  transferId: string;
+  type: string;
+  payload: string;
+  createdAt: string;
+}
+
+export type TransferReceipt =
+  | { replayed: false; transfer: Transfer; event: OutboxEvent }
+  | { replayed: true; transferId: string };
+
+export interface TransferRecord extends Transfer {
+  notifications: NotificationState[];
+}
+
+export interface DeliveryContext {
+  contact: Contact;
+  notifications: NotificationState[];
+}
+
+export interface AttemptRecord {
+  channel: Channel;
+  status: NotificationStatus;
+  error: string | null;
+}

@@ -1,0 +1,20 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { logger } from '../../shared/logger.js';
+import type { OutgoingNotification } from '../../shared/notifications.js';
+import type { NotificationProvider } from './provider.js';
+
+/** Stands in for a real provider: takes NOTIFY_LATENCY_MS and logs what it would have sent. */
+export class SimulatedProvider implements NotificationProvider {
+  readonly name = 'simulated';
+
+  constructor(private readonly latencyMs: number) {}
+
+  async send(notification: OutgoingNotification): Promise<void> {
+    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    logger.info('simulated provider delivered', {
+      channel: notification.channel,
+      to: notification.to,
+      subject: notification.subject,
+    });
+  }
+}
