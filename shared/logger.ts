@@ -21,10 +21,30 @@ const withContext = winston.format((info) => {
   return info;
 });
 
+function serializeError(error: Error): Record<string, unknown> {
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: error.message,
+    ...(code === undefined ? {} : { code }),
+    ...(error.stack ? { stack: error.stack } : {}),
+    ...(error.cause instanceof Error ? { cause: serializeError(error.cause) } : {}),
+  };
+}
+
+/** JSON.stringify turns an Error into {}; keep its message, code and stack instead. */
+const errorFields = winston.format((info) => {
+  for (const [key, value] of Object.entries(info)) {
+    if (value instanceof Error) info[key] = serializeError(value);
+  }
+  return info;
+});
+
 export const logger = winston.createLogger({
   level: 'info',
   format: winston.format.combine(
     withContext(),
+    errorFields(),
     winston.format.errors({ stack: true }),
     winston.format.timestamp(),
     winston.format.json(),

@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { ServiceProcess, type LogLine } from './support/processes.js';
+import { TestSystem } from './support/system.js';
+import { waitFor } from './support/wait.js';
+
+const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.01' };
+const sentLines = (p: ServiceProcess) => p.logs.filter((l) => l.message === 'notification sent');
+
+describe('real processes: crashes, signals, configuration, logs', function () {
+  this.timeout(60_000);
+  const processes: ServiceProcess[] = [];
+  const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
+    const p = new ServiceProcess(kind, env);
+    processes.push(p);
+    return p;
+  };
+  afterEach(async () => {
+    await Promise.all(processes.splice(0).map((p) => p.dispose()));
+  });
+
+  describe('a worker process', () => {
+    let system: TestSystem;
+    beforeEach(async () => {
+      system = await TestSystem.start();
+    });
+    afterEach(async () => system?.stop());
+
+    it('When a worker is killed with SIGKILL mid-stream and another starts, then every transfer still ends notified', async () => {
+      const env = system.ns.env({ NOTIFY_LATENCY_MS: '100', WORKER_PREFETCH: '8', LOG_LEVEL: 'info' });
+      const first = spawnService('worker', env);
+      const ids: string[] = [];
+      for (let i = 0; i < 80; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
+
+      await waitFor('the first worker to have sent some', () => sentLines(first).length >= 10);
+      first.kill('SIGKILL');
+      const { signal } = await first.exited;
+      expect(signal).to.equal('SIGKILL');
+      const notifiedAtKill = (await Promise.all(ids.map((id) => system.transfer(id)))).filter((t) => t.status === 'notified').length;
+      expect(notifiedAtKill, 'the kill must land mid-stream').to.be.below(ids.length);
+
+      spawnService('worker', env);
+      for (const id of ids) {
+        const view = await system.waitNotified(id, 30_000);
+        expect(view.notifications.map((n) => n.status)).to.deep.equal(['sent', 'sent']);
+      }
+    });
+
+    it('When a worker gets SIGTERM with messages in hand, then it finishes them, exits 0, and nothing is lost', async () => {
+      const env = system.ns.env({ NOTIFY_LATENCY_MS: '300', WORKER_PREFETCH: '8', LOG_LEVEL: 'info' });
+      const worker = spawnService('worker', env);
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
+      await waitFor('the worker to be mid-stream', () => sentLines(worker).length >= 2);
+
+      worker.kill('SIGTERM');
+      const { code } = await worker.exited;
+      expect(code).to.equal(0);
+      const stopAt = worker.logs.findIndex((l) => l.message === 'stopping');
+      expect(stopAt).to.be.greaterThan(-1);
+      expect(worker.logs.slice(stopAt).some((l) => l.message === 'notification sent'), 'work in hand was finished after SIGTERM').to.equal(true);
+      expect(worker.logs.at(-1)).to.include({ message: 'stopped', clean: true });
+
+      spawnService('worker', env);
+      for (const id of ids) await system.waitNotified(id, 30_000);
+    });
+  });
+
+  describe('an API process', () => {
+    let system: TestSystem;
+    before(async () => {
+      system = await TestSystem.start();
+    });
+    after(async () => system?.stop());
+
+    it('When the API gets SIGTERM, then it stops cleanly with exit code 0', async () => {
+      const api = spawnService('api', system.ns.env({ LOG_LEVEL: 'info' }));
+      const port = await api.port();
+      await request(`http://127.0.0.1:${port}`).post('/transfer').send(transfer).expect(202);
+      api.kill('SIGTERM');
+      expect((await api.exited).code).to.equal(0);
+      expect(api.logs.at(-1)).to.include({ message: 'stopped', clean: true });
+    });
+
+    it('When a variable is invalid, then the process refuses to start and names the variable', async () => {
+      const api = spawnService('api', system.ns.env({ WORKER_PREFETCH: '0', PORT: 'eighty' }));
+      expect((await api.exited).code).to.equal(1);
+      const complaint = api.stderr.join('\n');
+      expect(complaint).to.contain('WORKER_PREFETCH');
+      expect(complaint).to.contain('PORT');
+    });
+
+    it('When a transfer flows through both processes, then every log line about it carries its transferId, and API lines a request id', async () => {
+      const env = system.ns.env({ LOG_LEVEL: 'http' });
+      const api = spawnService('api', env);
+      const worker = spawnService('worker', env);
+      const port = await api.port();
+      const res = await request(`http://127.0.0.1:${port}`)
+        .post('/transfer')
+        .set('X-Request-Id', 'req-logs-1')
+        .send(transfer)
+        .expect(202);
+      const id = res.body.transferId as string;
+      await waitFor('both notifications sent', () => sentLines(worker).filter((l) => l.transferId === id).length === 2);
+      await api.waitForLog('the request line', (l) => l.message === 'request' && l.requestId === 'req-logs-1');
+
+      const mentions = (lines: LogLine[]) => lines.filter((l) => JSON.stringify(l).includes(id));
+      for (const line of [...mentions(api.logs), ...mentions(worker.logs)]) expect(line.transferId, JSON.stringify(line)).to.equal(id);
+      expect(mentions(worker.logs).length).to.be.at.least(2);
+      const accepted = api.logs.find((l) => l.message === 'transfer accepted' && l.transferId === id);
+      expect(accepted).to.include({ requestId: 'req-logs-1', service: 'api' });
+      const access = api.logs.find((l) => l.message === 'request' && l.requestId === 'req-logs-1');
+      expect(access).to.include({ status: 202, method: 'POST' });
+      for (const l of [...api.logs, ...worker.logs]) expect(l.level, JSON.stringify(l)).to.not.equal('raw');
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { inheritedEnv } from '../../shared/config.js';
+import type { EnvOverrides } from './namespace.js';
+import { waitFor } from './wait.js';
+
+export type LogLine = Record<string, unknown> & { message?: string; level?: string };
+
+const ENTRY = { api: 'api/main.ts', worker: 'worker/main.ts' } as const;
+
+/** A real API or worker process, as `npm run start:api|start:worker` runs it, with its JSON log lines captured. */
+export class ServiceProcess {
+  readonly logs: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(readonly kind: keyof typeof ENTRY, env: EnvOverrides) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY[kind]], {
+      env: inheritedEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      try {
+        this.logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.logs.push({ message: line, level: 'raw' });
+      }
+    });
+    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    return waitFor(`${this.kind} to log ${what}`, () => this.logs.find(predicate), { timeoutMs });
+  }
+
+  /** The port an API process listens on, once it says so. */
+  async port(): Promise<number> {
+    const line = await this.waitForLog('that it listens', (l) => l.message === 'API listening');
+    return line.port as number;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Ends the process whatever state it is in; for test teardown. */
+  async dispose(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
