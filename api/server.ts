@@ -1,6 +1,6 @@
 import { Broker } from '../shared/broker/connection.js';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
-import { assertTopology, topology } from '../shared/broker/topology.js';
+import { assertTopology, topologyOf } from '../shared/broker/topology.js';
 import type { Config } from '../shared/config.js';
 import { DEMO_ACCOUNTS } from '../shared/demo-accounts.js';
 import { closeServer, listen } from '../shared/http-server.js';
@@ -29,7 +29,7 @@ export async function startApi(config: Config): Promise<ApiHandle> {
     lifecycle.onStop('database', () => store.close());
     if (config.seedDemoAccounts) await store.seedAccounts(DEMO_ACCOUNTS);
 
-    const names = topology(config.amqpPrefix);
+    const names = topologyOf(config);
     const broker = await Broker.open({
       url: config.amqpUrl,
       name: 'async-transfers-api',

@@ -24,6 +24,19 @@ const databaseUrl = z
     return z.NEVER;
   });
 
+const delayList = z
+  .string()
+  .transform((value, ctx) => {
+    const delays = value.split(',').map((part) => Number(part.trim()));
+    if (delays.length === 0 || delays.some((d) => !Number.isInteger(d) || d < 1 || d > 86_400_000)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of whole milliseconds, e.g. 1000,5000,30000' });
+      return z.NEVER;
+    }
+    return delays;
+  });
+
+const url = (schemes: RegExp, example: string) => z.string().regex(schemes, `must be a URL like ${example}`);
+
 const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
   AMQP_URL: z
@@ -44,6 +57,23 @@ const envSchema = z.object({
   OUTBOX_LEASE_MS: int(1000, 3_600_000).default(30_000),
   OUTBOX_SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5000),
   DELIVERY_LIMIT: int(1, 1000).default(10),
+  RETRY_DELAYS_MS: delayList.prefault('1000,5000,30000,120000'),
+  MAX_ATTEMPTS: int(1, 100).default(5),
+  EMAIL_PROVIDER: z.enum(['simulated', 'smtp']).default('simulated'),
+  SMS_PROVIDER: z.enum(['simulated', 'webhook']).default('simulated'),
+  SMTP_URL: url(/^smtps?:\/\//, 'smtp://user:pass@mail.example.com:587').optional(),
+  EMAIL_FROM: z.string().min(3).default('Async Transfers <notifications@async-transfers.local>'),
+  SMS_WEBHOOK_URL: url(/^https?:\/\//, 'https://sms.example.com/messages').optional(),
+  SMS_WEBHOOK_TOKEN: z.string().min(1).optional(),
+  PROVIDER_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  NOTIFY_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+}).superRefine((env, ctx) => {
+  if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_URL) {
+    ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'is required when EMAIL_PROVIDER=smtp' });
+  }
+  if (env.SMS_PROVIDER === 'webhook' && !env.SMS_WEBHOOK_URL) {
+    ctx.addIssue({ code: 'custom', path: ['SMS_WEBHOOK_URL'], message: 'is required when SMS_PROVIDER=webhook' });
+  }
 });
 
 export type DatabaseConfig = { kind: 'sqlite'; file: string };
@@ -62,6 +92,13 @@ export interface Config {
   outboxLeaseMs: number;
   outboxSweepIntervalMs: number;
   deliveryLimit: number;
+  retry: { delaysMs: number[]; maxAttempts: number };
+  providers: {
+    email: { kind: 'simulated' } | { kind: 'smtp'; url: string; from: string };
+    sms: { kind: 'simulated' } | { kind: 'webhook'; url: string; token: string | null };
+    timeoutMs: number;
+    simulatedFailureRate: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -93,6 +130,13 @@ export function loadConfig(env: Env = process.env): Config {
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
     outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS,
     deliveryLimit: e.DELIVERY_LIMIT,
+    retry: { delaysMs: e.RETRY_DELAYS_MS, maxAttempts: e.MAX_ATTEMPTS },
+    providers: {
+      email: e.EMAIL_PROVIDER === 'smtp' ? { kind: 'smtp', url: e.SMTP_URL!, from: e.EMAIL_FROM } : { kind: 'simulated' },
+      sms: e.SMS_PROVIDER === 'webhook' ? { kind: 'webhook', url: e.SMS_WEBHOOK_URL!, token: e.SMS_WEBHOOK_TOKEN ?? null } : { kind: 'simulated' },
+      timeoutMs: e.PROVIDER_TIMEOUT_MS,
+      simulatedFailureRate: e.NOTIFY_FAILURE_RATE,
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_AMOUNT_MINOR } from './money.js';
+import { isChannel, type Channel } from './notifications.js';
 
 /**
  * The message contract between the API (publisher) and the worker (consumer).
@@ -53,4 +54,36 @@ export function parseTransferEvent(content: Buffer): ParsedEvent {
 
 export function encodeTransferEvent(event: TransferEvent): Buffer {
   return Buffer.from(JSON.stringify(transferEventSchema.parse(event)));
+}
+
+/**
+ * Headers that travel with a message once it is retried or parked. A message
+ * without them is a first delivery that concerns every channel.
+ */
+export const HEADERS = {
+  /** The attempt this delivery makes, 1-based; it counts per round (a replay starts a new round). */
+  attempt: 'x-attempt',
+  /** Restricts the delivery to one channel, so a failing SMS never resends an email. */
+  channel: 'x-notify-channel',
+  /** Why the message was parked, for whoever reads the dead-letter queue. */
+  failureReason: 'x-failure-reason',
+  failedAt: 'x-failed-at',
+  failedBy: 'x-failed-by',
+  lastError: 'x-last-error',
+} as const;
+
+/** Headers the broker adds and a copy of ours must not carry into its next life. */
+export const BROKER_HEADERS = /^x-(death|first-death-.*|last-death-.*|delivery-count|publish-id)$/;
+
+export type DeliveryScope = { ok: true; attempt: number; channel: Channel | null } | { ok: false; reason: string };
+
+export function readDeliveryScope(headers: Record<string, unknown> | undefined): DeliveryScope {
+  const rawAttempt = headers?.[HEADERS.attempt];
+  const rawChannel = headers?.[HEADERS.channel];
+  const attempt = rawAttempt === undefined ? 1 : Number(rawAttempt);
+  if (!Number.isInteger(attempt) || attempt < 1) return { ok: false, reason: `header ${HEADERS.attempt} is not a positive integer` };
+  if (rawChannel === undefined) return { ok: true, attempt, channel: null };
+  const channel = String(rawChannel);
+  if (!isChannel(channel)) return { ok: false, reason: `header ${HEADERS.channel} names no known channel: ${channel}` };
+  return { ok: true, attempt, channel };
 }

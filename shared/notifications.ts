@@ -7,6 +7,12 @@ export type Channel = (typeof CHANNELS)[number];
 
 export type NotificationStatus = 'pending' | 'sent' | 'failed';
 
+/**
+ * transient: worth another attempt later (timeout, connection refused, 5xx).
+ * permanent: another attempt would fail the same way (4xx, invalid recipient).
+ */
+export type FailureKind = 'transient' | 'permanent';
+
 export interface NotificationState {
   channel: Channel;
   status: NotificationStatus;

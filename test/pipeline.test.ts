@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FAILURE_REASON_HEADER } from '../worker/consumer.js';
+import { HEADERS } from '../shared/contract.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { ProviderError } from '../worker/providers/provider.js';
 import { SimulatedProvider } from '../worker/providers/simulated.js';
@@ -48,8 +48,8 @@ describe('the pipeline: API → RabbitMQ → worker → store', () => {
       });
       const byId = new Map(dead.map((m) => [m.properties.messageId, m]));
       expect(byId.get('garbage-1')!.content.toString()).to.equal('this is not json');
-      expect(String(byId.get('garbage-1')!.properties.headers![FAILURE_REASON_HEADER])).to.match(/not valid JSON/);
-      expect(String(byId.get('garbage-2')!.properties.headers![FAILURE_REASON_HEADER])).to.match(/does not fit the transfer event contract/);
+      expect(String(byId.get('garbage-1')!.properties.headers![HEADERS.failureReason])).to.match(/not valid JSON/);
+      expect(String(byId.get('garbage-2')!.properties.headers![HEADERS.failureReason])).to.match(/does not fit the transfer event contract/);
 
       const res = await system.post(transfer()).expect(202);
       await system.waitNotified(res.body.transferId);
@@ -69,7 +69,7 @@ describe('the pipeline: API → RabbitMQ → worker → store', () => {
         const got = await system.drain(system.ns.topology.deadQueue);
         return got.length ? got : undefined;
       });
-      expect(String(dead!.properties.headers![FAILURE_REASON_HEADER])).to.contain(unknownId);
+      expect(String(dead!.properties.headers![HEADERS.failureReason])).to.contain(unknownId);
     });
   });
 
@@ -100,7 +100,8 @@ describe('the pipeline: API → RabbitMQ → worker → store', () => {
         return got.length ? got : undefined;
       });
       expect(dead!.properties.correlationId).to.equal(res.body.transferId);
-      expect(String(dead!.properties.headers![FAILURE_REASON_HEADER])).to.contain('sms: recipient rejected');
+      expect(String(dead!.properties.headers![HEADERS.failureReason])).to.equal('sms: permanent failure: recipient rejected');
+      expect(dead!.properties.headers![HEADERS.channel]).to.equal('sms');
     });
   });
 

@@ -1,8 +1,8 @@
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { BrokerSession } from '../shared/broker/connection.js';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
-import { assertTopology, type Topology } from '../shared/broker/topology.js';
-import { parseTransferEvent } from '../shared/contract.js';
+import { assertTopology, tierName, type Topology } from '../shared/broker/topology.js';
+import { BROKER_HEADERS, HEADERS, parseTransferEvent, readDeliveryScope } from '../shared/contract.js';
 import { addLogContext, logger, withLogContext } from '../shared/logger.js';
 import type { Decision, Notifier } from './notifier.js';
 
@@ -21,12 +21,15 @@ export interface ConsumerOptions {
   workerId: string;
 }
 
-/** Why a message was parked, for whoever reads the dead-letter queue. */
-export const FAILURE_REASON_HEADER = 'x-failure-reason';
+/** Settling a delivery: publish what the decision asks for, then ack; or give it back; or leave it. */
+type Outcome = { kind: 'decided'; decision: Decision } | { kind: 'requeue' } | { kind: 'leave' };
+
+const parkWhole = (reason: string): Outcome => ({ kind: 'decided', decision: { retries: [], parked: [{ channel: null, attempt: 1, reason }] } });
 
 /**
  * The worker's AMQP adapter. Late acks: a delivery is acked only after its
- * outcome is in the store. A delivery is settled on the channel it came from,
+ * outcome is in the store and every retry or dead letter it spawned has been
+ * confirmed by the broker. A delivery is settled on the channel it came from,
  * and never once that channel is gone: the broker has already put it back.
  */
 export class NotificationConsumer {
@@ -49,6 +52,7 @@ export class NotificationConsumer {
       topology.workQueue,
       (message) => {
         if (message === null) {
+          // The broker cancelled us (queue deleted, node failover): resubscribe through a fresh connection.
           session.recycle('the broker cancelled the consumer');
           return;
         }
@@ -82,7 +86,9 @@ export class NotificationConsumer {
       });
       const result = await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
       clearTimeout(timer);
-      if (result === 'timeout') logger.warn('deliveries still in hand at the drain deadline; the broker will redeliver them', { count: this.inFlight.size });
+      if (result === 'timeout') {
+        logger.warn('deliveries still in hand at the drain deadline; the broker will redeliver them', { count: this.inFlight.size });
+      }
     })();
     return this.stopped;
   }
@@ -95,77 +101,104 @@ export class NotificationConsumer {
   private onMessage(channels: ConsumerChannels, message: ConsumeMessage): Promise<void> {
     const { messageId, correlationId } = message.properties;
     return withLogContext({ messageId, transferId: correlationId, workerId: this.options.workerId }, async () => {
-      let decision: Decision | 'leave' | 'requeue';
-      const parsed = parseTransferEvent(message.content);
-      if (!parsed.ok) {
-        decision = { kind: 'dead-letter', reason: parsed.reason };
-      } else {
-        addLogContext({ transferId: parsed.event.transfer.id });
-        try {
-          decision = await this.options.notifier.handle(parsed.event);
-        } catch (error) {
-          if (this.stopping) {
-            decision = 'leave';
-          } else {
-            // A bug or a crash-worthy message: requeue, and the queue's delivery limit parks it if it keeps failing.
-            logger.error('handling the message failed', { error });
-            decision = 'requeue';
-          }
-        }
-      }
-      await this.settle(channels, message, decision);
+      const outcome = await this.decide(message);
+      await this.settle(channels, message, outcome);
     });
   }
 
-  private async settle(channels: ConsumerChannels, message: ConsumeMessage, decision: Decision | 'leave' | 'requeue'): Promise<void> {
-    if (decision === 'leave') return;
+  private async decide(message: ConsumeMessage): Promise<Outcome> {
+    const parsed = parseTransferEvent(message.content);
+    if (!parsed.ok) return parkWhole(parsed.reason);
+    addLogContext({ transferId: parsed.event.transfer.id });
+    const scope = readDeliveryScope(message.properties.headers);
+    if (!scope.ok) return parkWhole(scope.reason);
+
+    // The quorum queue counts every delivery that came back unacked (a crashed worker, a thrown handler).
+    const deliveryCount = Number(message.properties.headers?.['x-delivery-count'] ?? 0);
+    logger.debug('delivery received', { attempt: scope.attempt, channel: scope.channel ?? 'all', deliveryCount });
+    try {
+      if (deliveryCount >= this.options.deliveryLimit) {
+        const reason = `quarantined: ${deliveryCount} earlier deliveries of this message never completed (worker crash or handler error)`;
+        logger.error('poison message quarantined', { deliveryCount });
+        return { kind: 'decided', decision: await this.options.notifier.quarantine(parsed.event, scope, reason) };
+      }
+      return { kind: 'decided', decision: await this.options.notifier.handle(parsed.event, scope) };
+    } catch (error) {
+      if (this.stopping) return { kind: 'leave' };
+      // A bug or a message that breaks the handler: give it back; the delivery count above parks it in the end.
+      logger.error('handling the message failed; returning it to the queue', { error, deliveryCount });
+      return { kind: 'requeue' };
+    }
+  }
+
+  private async settle(channels: ConsumerChannels, message: ConsumeMessage, outcome: Outcome): Promise<void> {
+    if (outcome.kind === 'leave') return;
     if (channels.session.isEnding) {
       logger.info('the channel this delivery came on is gone; the broker redelivers it');
       return;
     }
     try {
-      if (decision === 'requeue') {
+      if (outcome.kind === 'requeue') {
+        // reject, not nack: quorum queues count it toward the delivery limit either way, reject says what we mean.
         channels.consume.reject(message, true);
-      } else if (decision.kind === 'ack') {
-        channels.consume.ack(message);
-      } else {
-        await this.deadLetter(channels, message, decision.reason);
+        return;
       }
+      await this.publishFollowUps(channels, message, outcome.decision);
+      channels.consume.ack(message);
     } catch (error) {
-      logger.warn('could not settle the delivery; the broker redelivers it', { error: (error as Error).message });
+      if (channels.session.isEnding) return;
+      logger.warn('could not publish the follow-up messages; returning the delivery to the queue', { error: (error as Error).message });
+      try {
+        channels.consume.reject(message, true);
+      } catch {
+        // The channel died meanwhile: the broker has the delivery back already.
+      }
     }
   }
 
-  /**
-   * Parks the message in the dead-letter queue with the reason on it. If the copy
-   * cannot be published, reject it instead: the queue's own dead-lettering takes
-   * it there, without the reason header.
-   */
-  private async deadLetter(channels: ConsumerChannels, message: ConsumeMessage, reason: string): Promise<void> {
+  private async publishFollowUps(channels: ConsumerChannels, message: ConsumeMessage, decision: Decision): Promise<void> {
     const { topology } = this.options;
-    logger.warn('dead-lettering the message', { reason });
-    const p = message.properties;
-    try {
-      await channels.publisher.publish(topology.deadExchange, message.fields.routingKey, message.content, {
-        contentType: p.contentType,
-        contentEncoding: p.contentEncoding,
-        messageId: p.messageId,
-        correlationId: p.correlationId,
-        timestamp: p.timestamp,
-        type: p.type,
-        appId: p.appId,
-        headers: {
-          ...p.headers,
-          [FAILURE_REASON_HEADER]: reason.slice(0, 1000),
-          'x-failed-at': new Date().toISOString(),
-          'x-failed-by': this.options.workerId,
-          'x-original-queue': topology.workQueue,
-        },
-      });
-      channels.consume.ack(message);
-    } catch (error) {
-      logger.warn('could not publish to the dead-letter exchange; rejecting instead', { error: (error as Error).message });
-      channels.consume.reject(message, false);
-    }
+    await Promise.all([
+      ...decision.retries.map((r) => {
+        logger.info('retry scheduled', { channel: r.channel, attempt: r.attempt, delayMs: r.delayMs });
+        return channels.publisher.publish(
+          topology.retryExchange,
+          tierName(r.delayMs),
+          message.content,
+          copyOf(message, { [HEADERS.attempt]: r.attempt, [HEADERS.channel]: r.channel, [HEADERS.lastError]: r.error.slice(0, 500) }),
+        );
+      }),
+      ...decision.parked.map((p) => {
+        logger.warn('dead-lettering', { channel: p.channel ?? 'all', reason: p.reason });
+        return channels.publisher.publish(
+          topology.deadExchange,
+          message.fields.routingKey,
+          message.content,
+          copyOf(message, {
+            [HEADERS.attempt]: p.attempt,
+            ...(p.channel ? { [HEADERS.channel]: p.channel } : {}),
+            [HEADERS.failureReason]: p.reason.slice(0, 1000),
+            [HEADERS.failedAt]: new Date().toISOString(),
+            [HEADERS.failedBy]: this.options.workerId,
+          }),
+        );
+      }),
+    ]);
   }
+}
+
+/** The message's own properties and app headers, minus what the broker added, plus `headers`. */
+function copyOf(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
+  const p = message.properties;
+  const kept = Object.fromEntries(Object.entries(p.headers ?? {}).filter(([k]) => !BROKER_HEADERS.test(k)));
+  return {
+    contentType: p.contentType,
+    contentEncoding: p.contentEncoding,
+    messageId: p.messageId,
+    correlationId: p.correlationId,
+    timestamp: p.timestamp,
+    type: p.type,
+    appId: p.appId,
+    headers: { ...kept, ...headers },
+  };
 }

@@ -1,56 +1,122 @@
-import type { TransferEvent } from '../shared/contract.js';
+import type { DeliveryScope, TransferEvent } from '../shared/contract.js';
 import { logger } from '../shared/logger.js';
-import { composeNotification, notificationStates, type Channel, type Contact } from '../shared/notifications.js';
+import { composeNotification, notificationStates, type Channel, type Contact, type NotificationState } from '../shared/notifications.js';
+import { nextStep, type RetryPolicy } from '../shared/retry-policy.js';
 import type { AttemptRecord, Store } from '../shared/store/store.js';
-import type { NotificationProvider } from './providers/provider.js';
+import { failureKind, type NotificationProvider } from './providers/provider.js';
 import { untilStored } from './store-retry.js';
 
-/** What the consumer does with the delivery once the notifier is done. */
-export type Decision = { kind: 'ack' } | { kind: 'dead-letter'; reason: string };
-
 export type Providers = Record<Channel, NotificationProvider>;
+export type Scope = Extract<DeliveryScope, { ok: true }>;
+
+/** A channel to try again after a delay, as its own message. */
+export interface Retry {
+  channel: Channel;
+  attempt: number;
+  delayMs: number;
+  error: string;
+}
+
+/** Something to park in the dead-letter queue: one channel, or (channel null) the whole message. */
+export interface Park {
+  channel: Channel | null;
+  attempt: number;
+  reason: string;
+}
+
+/** What the consumer publishes before it acks the delivery. Empty lists: just ack. */
+export interface Decision {
+  retries: Retry[];
+  parked: Park[];
+}
+
+const DONE: Decision = { retries: [], parked: [] };
 
 /**
- * Sends a transfer's notifications and records each channel's outcome. A channel
- * already recorded as sent is never sent again, so a redelivered message only
- * does what is left.
+ * Sends a transfer's notifications and records each channel's outcome. Each
+ * channel lives on its own: one that fails is retried or parked alone, and one
+ * already recorded as sent is never sent again, so a redelivered or replayed
+ * message only does what is left.
  */
 export class Notifier {
   constructor(
     private readonly store: Store,
     private readonly providers: Providers,
+    private readonly policy: RetryPolicy,
     private readonly signal: AbortSignal,
   ) {}
 
-  async handle(event: TransferEvent): Promise<Decision> {
+  async handle(event: TransferEvent, scope: Scope): Promise<Decision> {
     const transferId = event.transfer.id;
     const delivery = await untilStored(() => this.store.loadDelivery(transferId), this.signal);
-    if (!delivery) return { kind: 'dead-letter', reason: `transfer ${transferId} is not in the store` };
+    if (!delivery) return { retries: [], parked: [{ channel: null, attempt: scope.attempt, reason: `transfer ${transferId} is not in the store` }] };
 
-    const due = notificationStates(delivery.notifications, event.occurredAt).filter((s) => s.status !== 'sent');
+    const due = this.dueChannels(delivery.notifications, event, scope);
     if (due.length === 0) {
-      logger.info('notifications already sent, nothing left to do');
-      return { kind: 'ack' };
+      logger.info('nothing left to send for this delivery', { attempt: scope.attempt, channel: scope.channel ?? 'all' });
+      return DONE;
     }
-    const attempts = await Promise.all(due.map((s) => this.attempt(s.channel, event, delivery.contact)));
-    await untilStored(() => this.store.recordAttempts(transferId, attempts), this.signal);
+    const results = await Promise.all(due.map((channel) => this.attempt(channel, event, delivery.contact, scope.attempt)));
 
-    const failed = attempts.filter((a) => a.status === 'failed');
-    if (failed.length > 0) return { kind: 'dead-letter', reason: failed.map((f) => `${f.channel}: ${f.error}`).join('; ') };
-    return { kind: 'ack' };
+    const records: AttemptRecord[] = [];
+    const decision: Decision = { retries: [], parked: [] };
+    for (const r of results) {
+      if (r.error === null) {
+        records.push({ channel: r.channel, status: 'sent', error: null });
+        continue;
+      }
+      const step = nextStep(this.policy, scope.attempt, failureKind(r.cause));
+      if (step.kind === 'retry') {
+        records.push({ channel: r.channel, status: 'pending', error: r.error });
+        decision.retries.push({ channel: r.channel, attempt: step.attempt, delayMs: step.delayMs, error: r.error });
+      } else {
+        records.push({ channel: r.channel, status: 'failed', error: r.error });
+        const why = failureKind(r.cause) === 'permanent' ? 'permanent failure' : `gave up after attempt ${scope.attempt}`;
+        decision.parked.push({ channel: r.channel, attempt: scope.attempt, reason: `${r.channel}: ${why}: ${r.error}` });
+      }
+    }
+    await untilStored(() => this.store.recordAttempts(transferId, records), this.signal);
+    return decision;
   }
 
-  private async attempt(channel: Channel, event: TransferEvent, contact: Contact): Promise<AttemptRecord> {
+  /**
+   * The last delivery the queue allows of a message that failed every time
+   * before (it crashed its worker, or the handler threw): do not try it again,
+   * record its unsent channels as failed and park them, so the failure is
+   * visible in GET /transfers/:id and replayable from the dead-letter queue.
+   */
+  async quarantine(event: TransferEvent, scope: Scope, reason: string): Promise<Decision> {
+    const transferId = event.transfer.id;
+    const delivery = await untilStored(() => this.store.loadDelivery(transferId), this.signal);
+    if (!delivery) return { retries: [], parked: [{ channel: null, attempt: scope.attempt, reason }] };
+    const channels = notificationStates(delivery.notifications, event.occurredAt)
+      .filter((s) => (scope.channel === null || s.channel === scope.channel) && s.status !== 'sent')
+      .map((s) => s.channel);
+    await untilStored(() => this.store.recordAttempts(transferId, channels.map((channel) => ({ channel, status: 'failed', error: reason }))), this.signal);
+    return { retries: [], parked: channels.map((channel) => ({ channel, attempt: scope.attempt, reason: `${channel}: ${reason}` })) };
+  }
+
+  /**
+   * A first delivery (no channel named) sends what is still pending. A retry or
+   * replay names its channel and sends it unless it was already sent.
+   */
+  private dueChannels(states: NotificationState[], event: TransferEvent, scope: Scope): Channel[] {
+    return notificationStates(states, event.occurredAt)
+      .filter((s) => (scope.channel === null ? s.status === 'pending' : s.channel === scope.channel && s.status !== 'sent'))
+      .map((s) => s.channel);
+  }
+
+  private async attempt(channel: Channel, event: TransferEvent, contact: Contact, attempt: number) {
     const provider = this.providers[channel];
     const started = performance.now();
     try {
       await provider.send(composeNotification(channel, event, contact));
-      logger.info('notification sent', { channel, provider: provider.name, durationMs: Math.round(performance.now() - started) });
-      return { channel, status: 'sent', error: null };
+      logger.info('notification sent', { channel, attempt, provider: provider.name, durationMs: Math.round(performance.now() - started) });
+      return { channel, error: null, cause: null };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      logger.warn('notification failed', { channel, provider: provider.name, error: message });
-      return { channel, status: 'failed', error: message };
+      logger.warn('notification failed', { channel, attempt, provider: provider.name, kind: failureKind(error), error: message });
+      return { channel, error: message, cause: error };
     }
   }
 }

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { Broker } from '../shared/broker/connection.js';
-import { topology } from '../shared/broker/topology.js';
+import { topologyOf } from '../shared/broker/topology.js';
 import type { Config } from '../shared/config.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { logger } from '../shared/logger.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import { NotificationConsumer, type ConsumerChannels } from './consumer.js';
 import { Notifier, type Providers } from './notifier.js';
-import { SimulatedProvider } from './providers/simulated.js';
+import { createProviders } from './providers/index.js';
 
 export interface WorkerHandle {
   workerId: string;
@@ -17,25 +17,23 @@ export interface WorkerHandle {
   stop(): Promise<boolean>;
 }
 
-export function defaultProviders(config: Config): Providers {
-  const simulated = new SimulatedProvider(config.notifyLatencyMs);
-  return { email: simulated, sms: simulated };
-}
-
 /** Starts a worker: store, then broker and consumer. Stops in reverse: stop consuming, drain, close. */
-export async function startWorker(config: Config, providers: Providers = defaultProviders(config)): Promise<WorkerHandle> {
+export async function startWorker(config: Config, providers: Providers = createProviders(config)): Promise<WorkerHandle> {
   const lifecycle = new Lifecycle();
   const stop = () => lifecycle.stop(config.shutdownTimeoutMs);
   const workerId = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   try {
     const store = await openStore(config);
     lifecycle.onStop('database', () => store.close());
+    lifecycle.onStop('providers', async () => {
+      await Promise.all([...new Set(Object.values(providers))].map((p) => p.close?.()));
+    });
 
     // Aborted at stop, so store retries give up and undone deliveries go back to the queue.
     const stopping = new AbortController();
-    const notifier = new Notifier(store, providers, stopping.signal);
+    const notifier = new Notifier(store, providers, config.retry, stopping.signal);
     const consumer = new NotificationConsumer({
-      topology: topology(config.amqpPrefix),
+      topology: topologyOf(config),
       prefetch: config.workerPrefetch,
       deliveryLimit: config.deliveryLimit,
       notifier,

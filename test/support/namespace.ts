@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
-import { topology, topologyExchanges, topologyQueues, type Topology } from '../../shared/broker/topology.js';
+import { topologyExchanges, topologyOf, topologyQueues, type Topology } from '../../shared/broker/topology.js';
 import { inheritedEnv, loadConfig, type Config } from '../../shared/config.js';
 
 export type EnvOverrides = Record<string, string>;
@@ -18,11 +18,17 @@ export class TestNamespace {
   readonly id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   readonly prefix = `test-${this.id}`;
   readonly dbFile = path.join(tmpdir(), `async-transfers-${this.id}.db`);
-  readonly topology: Topology = topology(this.prefix);
+  /** The topology of the default settings; a system started with other retry delays also owns theirs. */
+  readonly topology: Topology;
+  private readonly topologies: Topology[] = [];
+
+  constructor() {
+    this.topology = topologyOf(this.config());
+  }
 
   /** The environment a process of this namespace runs with. */
   env(overrides: EnvOverrides = {}): EnvOverrides {
-    return {
+    const env = {
       AMQP_URL,
       AMQP_PREFIX: this.prefix,
       DATABASE_URL: `sqlite:${this.dbFile}`,
@@ -33,6 +39,12 @@ export class TestNamespace {
       SHUTDOWN_TIMEOUT_MS: '5000',
       ...overrides,
     };
+    try {
+      this.topologies.push(topologyOf(loadConfig(env)));
+    } catch {
+      // An invalid environment (a test of config errors) creates nothing on the broker.
+    }
+    return env;
   }
 
   config(overrides: EnvOverrides = {}): Config {
@@ -43,12 +55,12 @@ export class TestNamespace {
     const connection = await amqp.connect(AMQP_URL);
     connection.on('error', () => undefined);
     try {
-      for (const queue of topologyQueues(this.topology)) {
+      for (const queue of new Set(this.topologies.flatMap(topologyQueues))) {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await channel.deleteQueue(queue).catch(() => undefined);
       }
-      for (const exchange of topologyExchanges(this.topology)) {
+      for (const exchange of new Set(this.topologies.flatMap(topologyExchanges))) {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await channel.deleteExchange(exchange).catch(() => undefined);

@@ -1,16 +1,12 @@
-import type { OutgoingNotification } from '../../shared/notifications.js';
+import type { FailureKind, OutgoingNotification } from '../../shared/notifications.js';
 
 /** Delivers one notification; resolves once the provider has accepted it, throws ProviderError otherwise. */
 export interface NotificationProvider {
   readonly name: string;
   send(notification: OutgoingNotification): Promise<void>;
+  /** Releases connections; called once when the worker stops. */
+  close?(): Promise<void>;
 }
-
-/**
- * transient: worth another attempt later (timeout, connection refused, 5xx).
- * permanent: another attempt would fail the same way (4xx, invalid recipient).
- */
-export type FailureKind = 'transient' | 'permanent';
 
 export class ProviderError extends Error {
   override name = 'ProviderError';
@@ -22,4 +18,9 @@ export class ProviderError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** Anything a provider throws that it did not classify is presumed transient: retrying is the safe default. */
+export function failureKind(error: unknown): FailureKind {
+  return error instanceof ProviderError ? error.kind : 'transient';
 }
