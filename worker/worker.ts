@@ -17,14 +17,25 @@ export interface WorkerHandle {
   stop(): Promise<boolean>;
 }
 
+export interface WorkerDeps {
+  providers?: Providers;
+  /** A store the caller owns (and closes); by default the worker opens DATABASE_URL itself. */
+  store?: Store;
+}
+
 /** Starts a worker: store, then broker and consumer. Stops in reverse: stop consuming, drain, close. */
-export async function startWorker(config: Config, providers: Providers = createProviders(config)): Promise<WorkerHandle> {
+export async function startWorker(config: Config, deps: WorkerDeps = {}): Promise<WorkerHandle> {
+  const providers = deps.providers ?? createProviders(config);
   const lifecycle = new Lifecycle();
   const stop = () => lifecycle.stop(config.shutdownTimeoutMs);
   const workerId = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   try {
-    const store = await openStore(config);
-    lifecycle.onStop('database', () => store.close());
+    let store = deps.store;
+    if (!store) {
+      const owned = await openStore(config);
+      lifecycle.onStop('database', () => owned.close());
+      store = owned;
+    }
     lifecycle.onStop('providers', async () => {
       await Promise.all([...new Set(Object.values(providers))].map((p) => p.close?.()));
     });

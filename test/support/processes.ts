@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { inheritedEnv } from '../../shared/config.js';
+import { recordLine } from './log-capture.js';
 import type { EnvOverrides } from './namespace.js';
 import { waitFor } from './wait.js';
 
@@ -22,13 +23,17 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      recordLine(line);
       try {
         this.logs.push(JSON.parse(line) as LogLine);
       } catch {
         this.logs.push({ message: line, level: 'raw' });
       }
     });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
+    createInterface({ input: this.child.stderr! }).on('line', (line) => {
+      recordLine(line);
+      this.stderr.push(line);
+    });
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   }
 
@@ -57,4 +62,16 @@ export class ServiceProcess {
       await this.exited;
     }
   }
+}
+
+/** Runs `npm run dlq -- <args>` the way an operator would, and returns what it printed. */
+export function runDlq(args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/dlq.ts', ...args], { env: inheritedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -1,8 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import request from 'supertest';
 import { startApi, type ApiHandle } from '../../api/server.js';
-import type { Providers } from '../../worker/notifier.js';
-import { startWorker, type WorkerHandle } from '../../worker/worker.js';
+import { startWorker, type WorkerDeps, type WorkerHandle } from '../../worker/worker.js';
 import { AMQP_URL, TestNamespace, type EnvOverrides } from './namespace.js';
 import { waitFor } from './wait.js';
 
@@ -11,12 +10,12 @@ export class TestSystem {
   readonly ns = new TestNamespace();
   api!: ApiHandle;
   worker: WorkerHandle | null = null;
-  private inspector: { connection: ChannelModel; channel: Channel } | null = null;
+  private inspector: { connection: ChannelModel; channel: Channel | null } | null = null;
 
-  static async start(options: { worker?: boolean; env?: EnvOverrides; providers?: Providers } = {}): Promise<TestSystem> {
+  static async start(options: { worker?: boolean; env?: EnvOverrides } & WorkerDeps = {}): Promise<TestSystem> {
     const system = new TestSystem();
     system.api = await startApi(system.ns.config(options.env));
-    if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options.providers);
+    if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options);
     await waitFor('the API to reach the broker', () => system.api.broker.isConnected);
     return system;
   }
@@ -47,16 +46,23 @@ export class TestSystem {
     }, { timeoutMs });
   }
 
-  /** A plain AMQP channel for looking at (and into) the namespace's queues. */
+  /** A plain AMQP channel for looking at (and into) the namespace's queues; a new one if a failed check closed the last. */
   async channel(): Promise<Channel> {
     if (!this.inspector) {
       const connection = await amqp.connect(AMQP_URL);
       connection.on('error', () => undefined);
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      this.inspector = { connection, channel };
+      this.inspector = { connection, channel: null };
     }
-    return this.inspector.channel;
+    const inspector = this.inspector;
+    if (!inspector.channel) {
+      const channel = await inspector.connection.createChannel();
+      channel.on('error', () => undefined);
+      channel.on('close', () => {
+        if (inspector.channel === channel) inspector.channel = null;
+      });
+      inspector.channel = channel;
+    }
+    return inspector.channel;
   }
 
   async messageCount(queue: string): Promise<number> {

@@ -1,0 +1,208 @@
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { HEADERS } from '../shared/contract.js';
+import type { OutgoingNotification } from '../shared/notifications.js';
+import { openStore, type Store } from '../shared/store/index.js';
+import type { NotificationProvider } from '../worker/providers/provider.js';
+import { startWorker } from '../worker/worker.js';
+import { FakeSmtpServer } from './support/fake-smtp.js';
+import { ServiceProcess } from './support/processes.js';
+import { TestSystem } from './support/system.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+import { waitFor } from './support/wait.js';
+
+const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.50' };
+
+describe('outages and crashes: nothing accepted is lost', function () {
+  this.timeout(90_000);
+  const processes: ServiceProcess[] = [];
+  const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
+    const p = new ServiceProcess(kind, env);
+    processes.push(p);
+    return p;
+  };
+  let system: TestSystem | undefined;
+  afterEach(async () => {
+    await Promise.all(processes.splice(0).map((p) => p.dispose()));
+    await system?.stop();
+    system = undefined;
+  });
+
+  it('When a worker is killed with SIGKILL while an SMTP send is in flight, then the email is sent again with the same Message-ID and nothing is lost', async () => {
+    const smtp = await new FakeSmtpServer().start();
+    try {
+      system = await TestSystem.start();
+      // The first message to reach the SMTP server is held 3 s: long enough to kill the worker mid-send.
+      let held = false;
+      smtp.verdict = () => {
+        if (held) return { accept: true };
+        held = true;
+        return { accept: true, delayMs: 3000 };
+      };
+      const env = system.ns.env({ EMAIL_PROVIDER: 'smtp', SMTP_URL: smtp.url, LOG_LEVEL: 'info' });
+      const first = spawnService('worker', env);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
+      await waitFor('a send to be in flight at the SMTP server', () => smtp.stalled >= 1);
+      first.kill('SIGKILL');
+      await first.exited;
+
+      spawnService('worker', env);
+      for (const id of ids) await system.waitNotified(id, 30_000);
+      await waitFor('the held message to be answered', () => smtp.stalled === 0);
+      for (const id of ids) {
+        const copies = smtp.received.filter((m) => m.transferId === id);
+        expect(copies.length).to.be.at.least(1);
+        // A duplicate we could not prevent carries the same Message-ID, so the mail system can drop it.
+        expect(new Set(copies.map((m) => m.messageId)).size).to.equal(1);
+      }
+    } finally {
+      await smtp.stop();
+    }
+  });
+
+  it('When a message kills its worker on every delivery, then at the delivery limit it is quarantined: recorded failed and parked', async () => {
+    const limits = { DELIVERY_LIMIT: '2' };
+    system = await TestSystem.start({ env: limits });
+    // Each send takes 5 s, and each worker is killed as soon as it has the message: a crash loop.
+    const env = system.ns.env({ ...limits, NOTIFY_LATENCY_MS: '5000', LOG_LEVEL: 'debug' });
+    const id = (await system.post(transfer).expect(202)).body.transferId as string;
+    for (let delivery = 0; delivery < 2; delivery++) {
+      const worker = spawnService('worker', env);
+      await worker.waitForLog(`delivery ${delivery}`, (l) => l.message === 'delivery received' && l.transferId === id && l.deliveryCount === delivery);
+      worker.kill('SIGKILL');
+      await worker.exited;
+    }
+    const last = spawnService('worker', env);
+    await last.waitForLog('the quarantine', (l) => l.message === 'poison message quarantined' && l.transferId === id);
+
+    const view = await waitFor('the failure to be recorded', async () => {
+      const t = await system!.transfer(id);
+      return t.status === 'notification_failed' ? t : undefined;
+    });
+    for (const n of view.notifications) {
+      expect(n.status).to.equal('failed');
+      expect(n.lastError).to.match(/quarantined: 2 earlier deliveries/);
+    }
+    const parked = await waitFor('two parked channels', async () => {
+      const count = await system!.messageCount(system!.ns.topology.deadQueue);
+      return count >= 2 ? system!.drain(system!.ns.topology.deadQueue) : undefined;
+    });
+    expect(parked.map((m) => m.properties.headers![HEADERS.channel]).sort()).to.deep.equal(['email', 'sms']);
+    expect(last.logs.some((l) => l.message === 'notification sent' && l.transferId === id)).to.equal(false);
+  });
+
+  it('When handling a message throws every time, then the queue’s delivery limit parks it and other transfers keep flowing', async () => {
+    const env = { DELIVERY_LIMIT: '3' };
+    system = await TestSystem.start({ env });
+    const config = system.ns.config(env);
+    const real = await openStore(config);
+    let poisonId = '';
+    let poisonDeliveries = 0;
+    // A store that breaks on one transfer, as a bug would: not "unavailable", just wrong, every time.
+    const broken: Store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'loadDelivery') {
+          return async (transferId: string) => {
+            if (transferId === poisonId) {
+              poisonDeliveries++;
+              throw new TypeError('cannot read properties of undefined');
+            }
+            return target.loadDelivery(transferId);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    try {
+      system.worker = await startWorker(config, { store: broken });
+      poisonId = (await system.post(transfer).expect(202)).body.transferId;
+      const healthy = (await system.post(transfer).expect(202)).body.transferId as string;
+      await system.waitNotified(healthy);
+
+      const [dead] = await waitFor('the poison message in the dead-letter queue', async () => {
+        const got = await system!.drain(system!.ns.topology.deadQueue);
+        return got.length ? got : undefined;
+      });
+      expect(dead!.properties.correlationId).to.equal(poisonId);
+      const death = (dead!.properties.headers!['x-death'] as { reason: string }[])[0]!;
+      expect(death.reason).to.equal('delivery_limit');
+      // Deliveries 0..3: three returns allowed, the fourth (quarantine, which breaks too) is the last.
+      expect(poisonDeliveries).to.equal(4);
+      expect((await system.transfer(poisonId)).status).to.equal('accepted');
+    } finally {
+      await system.worker?.stop();
+      system.worker = null;
+      await real.close();
+    }
+  });
+
+  it('When the connections of both processes to RabbitMQ are cut during a stream of POSTs, then every POST answers 202 and every transfer ends notified', async () => {
+    const proxy = await new TcpProxy(5672).start();
+    try {
+      system = await TestSystem.start({ worker: true, env: { AMQP_URL: proxy.url } });
+      const ids: string[] = [];
+      const statuses: number[] = [];
+      const cutsAt = new Set([30, 70, 110]);
+      for (let i = 0; i < 150; i += 5) {
+        if ([...cutsAt].some((c) => c >= i && c < i + 5)) proxy.dropConnections();
+        const batch = await Promise.all(Array.from({ length: 5 }, () => system!.post(transfer)));
+        for (const r of batch) {
+          statuses.push(r.status);
+          ids.push(r.body.transferId);
+        }
+      }
+      expect(new Set(statuses)).to.deep.equal(new Set([202]));
+      for (const id of ids) await system.waitNotified(id, 30_000);
+    } finally {
+      await system?.stop();
+      system = undefined;
+      await proxy.stop();
+    }
+  });
+
+  it('When the broker cancels the worker’s consumer (its queue was deleted), then the worker notices, re-subscribes, and transfers flow again', async () => {
+    system = await TestSystem.start({ worker: true });
+    await (await system.channel()).deleteQueue(system.ns.topology.workQueue);
+    await waitFor('the worker to re-assert the queue and consume it again', async () => {
+      // A check of a missing queue closes its channel, so ask for a channel each time.
+      const q = await (await system!.channel()).checkQueue(system!.ns.topology.workQueue);
+      return q.consumerCount === 1;
+    });
+    const id = (await system.post(transfer).expect(202)).body.transferId as string;
+    await system.waitNotified(id);
+  });
+
+  it('When the worker cannot record outcomes because the database is locked, then it holds the message, records once the database is back, and never resends', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sends: OutgoingNotification[] = [];
+    const gated: NotificationProvider = {
+      name: 'gated',
+      send: async (n) => {
+        await gate;
+        sends.push(n);
+      },
+    };
+    system = await TestSystem.start({ worker: true, env: { SQLITE_BUSY_TIMEOUT_MS: '50' }, providers: { email: gated, sms: gated } });
+    const id = (await system.post(transfer).expect(202)).body.transferId as string;
+    await waitFor('the worker to be sending', () => system!.worker!.consumer.inFlightCount === 1);
+
+    const locker = new Database(system.ns.dbFile);
+    locker.exec('BEGIN EXCLUSIVE');
+    release();
+    await waitFor('both sends to finish', () => sends.length === 2);
+    // The outcome cannot be written; the message stays in hand, unacked, however long this lasts.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(system.worker!.consumer.inFlightCount).to.equal(1);
+    const ready = await system.http().get('/ready');
+    expect(ready.status).to.equal(200);
+    locker.exec('ROLLBACK');
+    locker.close();
+
+    const view = await system.waitNotified(id);
+    expect(view.notifications.map((n) => n.attempts)).to.deep.equal([1, 1]);
+    expect(sends.map((s) => s.channel).sort()).to.deep.equal(['email', 'sms']);
+  });
+});

@@ -1,0 +1,74 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SmsRequest {
+  to: string;
+  text: string;
+  transferId: string;
+  idempotencyKey: string;
+  headerKey: string | undefined;
+  authorization: string | undefined;
+  at: number;
+}
+
+/** What the gateway answers: a status, optionally after a delay (longer than the client's timeout, say). */
+export type GatewayVerdict = { status: number; delayMs?: number };
+
+/** An HTTP server on loopback standing in for the SMS gateway. */
+export class FakeSmsGateway {
+  readonly requests: SmsRequest[] = [];
+  verdict: (req: SmsRequest, attemptIndex: number) => GatewayVerdict = () => ({ status: 202 });
+  private readonly server: Server;
+  port = 0;
+
+  constructor() {
+    this.server = createServer(async (req, res) => {
+      const body = JSON.parse(await read(req)) as Omit<SmsRequest, 'headerKey' | 'authorization' | 'at'>;
+      const sms: SmsRequest = {
+        ...body,
+        headerKey: req.headers['idempotency-key'] as string | undefined,
+        authorization: req.headers.authorization,
+        at: Date.now(),
+      };
+      const index = this.requests.filter((r) => r.transferId === sms.transferId).length;
+      this.requests.push(sms);
+      const verdict = this.verdict(sms, index);
+      const answer = () => {
+        if (res.destroyed) return;
+        res.statusCode = verdict.status;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(verdict.status < 300 ? { id: `sms-${this.requests.length}` } : { error: `status ${verdict.status}` }));
+      };
+      if (verdict.delayMs) setTimeout(answer, verdict.delayMs);
+      else answer();
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/messages`;
+  }
+
+  requestsFor(transferId: string): SmsRequest[] {
+    return this.requests.filter((r) => r.transferId === transferId);
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function read(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
