@@ -64,6 +64,22 @@ describe('real processes: crashes, signals, configuration, logs', function () {
       spawnService('worker', env);
       for (const id of ids) await system.waitNotified(id, 30_000);
     });
+    it('When a worker gets SIGTERM and its sends outlast SHUTDOWN_TIMEOUT_MS, then it exits 0 on time, hands them back, and nothing is lost', async () => {
+      const slow = spawnService('worker', system.ns.env({ NOTIFY_LATENCY_MS: '20000', SHUTDOWN_TIMEOUT_MS: '1500', LOG_LEVEL: 'debug' }));
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
+      await waitFor('all five in hand', () => slow.logs.filter((l) => l.message === 'delivery received').length === 5);
+      const signalled = Date.now();
+      slow.kill('SIGTERM');
+      const { code } = await slow.exited;
+      expect(code).to.equal(0);
+      expect(Date.now() - signalled).to.be.below(5000);
+      expect(slow.logs.some((l) => l.message?.startsWith('deliveries still in hand at the drain deadline'))).to.equal(true);
+      expect(sentLines(slow)).to.have.length(0);
+
+      spawnService('worker', system.ns.env());
+      for (const id of ids) await system.waitNotified(id, 30_000);
+    });
   });
 
   describe('an API process', () => {
