@@ -20,7 +20,8 @@ const databaseUrl = z
       }
       return { kind: 'sqlite', file: path.resolve(raw) };
     }
-    ctx.addIssue({ code: 'custom', message: `unsupported scheme in "${value}"; expected sqlite:<file>` });
+    if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value, poolMax: 10 };
+    ctx.addIssue({ code: 'custom', message: 'unsupported scheme; expected sqlite:<file> or postgres://user:pass@host:5432/db' });
     return z.NEVER;
   });
 
@@ -49,6 +50,7 @@ const envSchema = z.object({
     .default('bank'),
   DATABASE_URL: databaseUrl.prefault('sqlite:./data/async-transfers.db'),
   SQLITE_BUSY_TIMEOUT_MS: int(0, 60_000).default(5000),
+  PG_POOL_MAX: int(1, 500).default(10),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   WORKER_PREFETCH: int(1, 1000).default(16),
   NOTIFY_LATENCY_MS: int(0, 60_000).default(200),
@@ -76,7 +78,7 @@ const envSchema = z.object({
   }
 });
 
-export type DatabaseConfig = { kind: 'sqlite'; file: string };
+export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolMax: number };
 
 export interface Config {
   port: number;
@@ -120,7 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: e.PORT,
     amqpUrl: e.AMQP_URL,
     amqpPrefix: e.AMQP_PREFIX,
-    database: e.DATABASE_URL,
+    database: e.DATABASE_URL.kind === 'postgres' ? { ...e.DATABASE_URL, poolMax: e.PG_POOL_MAX } : e.DATABASE_URL,
     sqliteBusyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     workerPrefetch: e.WORKER_PREFETCH,

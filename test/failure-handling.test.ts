@@ -3,12 +3,13 @@ import { HEADERS } from '../shared/contract.js';
 import { FakeSmsGateway } from './support/fake-sms-gateway.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
 import { runDlq } from './support/processes.js';
+import { testStores } from './support/namespace.js';
 import { TestSystem, type TransferView } from './support/system.js';
 import { waitFor } from './support/wait.js';
 
 const DELAYS = [300, 600, 900];
 
-describe('failure handling with real protocol peers (SMTP server, HTTP SMS gateway)', function () {
+for (const store of testStores()) describe(`[${store}] failure handling with real protocol peers (SMTP server, HTTP SMS gateway)`, function () {
   this.timeout(60_000);
   let smtp: FakeSmtpServer;
   let gateway: FakeSmsGateway;
@@ -28,7 +29,7 @@ describe('failure handling with real protocol peers (SMTP server, HTTP SMS gatew
   before(async () => {
     smtp = await new FakeSmtpServer().start();
     gateway = await new FakeSmsGateway().start();
-    system = await TestSystem.start({ worker: true, env: providerEnv() });
+    system = await TestSystem.start({ db: store, worker: true, env: providerEnv() });
   });
   beforeEach(() => {
     smtp.verdict = () => ({ accept: true });

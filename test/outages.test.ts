@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { HEADERS } from '../shared/contract.js';
 import type { OutgoingNotification } from '../shared/notifications.js';
@@ -6,14 +5,16 @@ import { openStore, type Store } from '../shared/store/index.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { startWorker } from '../worker/worker.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
+import { allLogLines } from './support/log-capture.js';
 import { ServiceProcess } from './support/processes.js';
+import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { waitFor } from './support/wait.js';
 
 const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.50' };
 
-describe('outages and crashes: nothing accepted is lost', function () {
+for (const store of testStores()) describe(`[${store}] outages and crashes: nothing accepted is lost`, function () {
   this.timeout(90_000);
   const processes: ServiceProcess[] = [];
   const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
@@ -31,7 +32,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
   it('When a worker is killed with SIGKILL while an SMTP send is in flight, then the email is sent again with the same Message-ID and nothing is lost', async () => {
     const smtp = await new FakeSmtpServer().start();
     try {
-      system = await TestSystem.start();
+      system = await TestSystem.start({ db: store });
       // The first message to reach the SMTP server is held 3 s: long enough to kill the worker mid-send.
       let held = false;
       smtp.verdict = () => {
@@ -63,7 +64,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
 
   it('When a message kills its worker on every delivery, then at the delivery limit it is quarantined: recorded failed and parked', async () => {
     const limits = { DELIVERY_LIMIT: '2' };
-    system = await TestSystem.start({ env: limits });
+    system = await TestSystem.start({ db: store, env: limits });
     // Each send takes 5 s, and each worker is killed as soon as it has the message: a crash loop.
     const env = system.ns.env({ ...limits, NOTIFY_LATENCY_MS: '5000', LOG_LEVEL: 'debug' });
     const id = (await system.post(transfer).expect(202)).body.transferId as string;
@@ -94,7 +95,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
 
   it('When handling a message throws every time, then the queue’s delivery limit parks it and other transfers keep flowing', async () => {
     const env = { DELIVERY_LIMIT: '3' };
-    system = await TestSystem.start({ env });
+    system = await TestSystem.start({ db: store, env });
     const config = system.ns.config(env);
     const real = await openStore(config);
     let poisonId = '';
@@ -141,7 +142,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
   it('When the connections of both processes to RabbitMQ are cut during a stream of POSTs, then every POST answers 202 and every transfer ends notified', async () => {
     const proxy = await new TcpProxy(5672).start();
     try {
-      system = await TestSystem.start({ worker: true, env: { AMQP_URL: proxy.url } });
+      system = await TestSystem.start({ db: store, worker: true, env: { AMQP_URL: proxy.url } });
       const ids: string[] = [];
       const statuses: number[] = [];
       const cutsAt = new Set([30, 70, 110]);
@@ -163,7 +164,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
   });
 
   it('When the broker cancels the worker’s consumer (its queue was deleted), then the worker notices, re-subscribes, and transfers flow again', async () => {
-    system = await TestSystem.start({ worker: true });
+    system = await TestSystem.start({ db: store, worker: true });
     await (await system.channel()).deleteQueue(system.ns.topology.workQueue);
     await waitFor('the worker to re-assert the queue and consume it again', async () => {
       // A check of a missing queue closes its channel, so ask for a channel each time.
@@ -174,7 +175,7 @@ describe('outages and crashes: nothing accepted is lost', function () {
     await system.waitNotified(id);
   });
 
-  it('When the worker cannot record outcomes because the database is locked, then it holds the message, records once the database is back, and never resends', async () => {
+  it('When the worker cannot record outcomes because the database is away, then it holds the message, records once the database is back, and never resends', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const sends: OutgoingNotification[] = [];
@@ -185,23 +186,24 @@ describe('outages and crashes: nothing accepted is lost', function () {
         sends.push(n);
       },
     };
-    system = await TestSystem.start({ worker: true, env: { SQLITE_BUSY_TIMEOUT_MS: '50' }, providers: { email: gated, sms: gated } });
+    system = await TestSystem.start({ db: store, worker: true, env: { SQLITE_BUSY_TIMEOUT_MS: '50' }, providers: { email: gated, sms: gated } });
     const id = (await system.post(transfer).expect(202)).body.transferId as string;
     await waitFor('the worker to be sending', () => system!.worker!.consumer.inFlightCount === 1);
 
-    const locker = new Database(system.ns.dbFile);
-    locker.exec('BEGIN EXCLUSIVE');
-    release();
-    await waitFor('both sends to finish', () => sends.length === 2);
-    // The outcome cannot be written; the message stays in hand, unacked, however long this lasts.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(system.worker!.consumer.inFlightCount).to.equal(1);
-    const ready = await system.http().get('/ready');
-    expect(ready.status).to.equal(200);
-    locker.exec('ROLLBACK');
-    locker.close();
+    const linesBefore = allLogLines.length;
+    await system.ns.blockDatabase();
+    try {
+      release();
+      await waitFor('both sends to finish', () => sends.length === 2);
+      // The outcome cannot be written; the message stays in hand, unacked, however long this lasts.
+      await waitFor('a failed write', () => allLogLines.slice(linesBefore).some((l) => l.includes('holding the message until it is back')));
+      expect(system.worker!.consumer.inFlightCount).to.equal(1);
+      expect((await system.channel().then((c) => c.checkQueue(system!.ns.topology.workQueue))).messageCount).to.equal(0);
+    } finally {
+      await system.ns.unblockDatabase();
+    }
 
-    const view = await system.waitNotified(id);
+    const view = await system.waitNotified(id, 20_000);
     expect(view.notifications.map((n) => n.attempts)).to.deep.equal([1, 1]);
     expect(sends.map((s) => s.channel).sort()).to.deep.equal(['email', 'sms']);
   });

@@ -3,17 +3,18 @@ import { HEADERS } from '../shared/contract.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { ProviderError } from '../worker/providers/provider.js';
 import { SimulatedProvider } from '../worker/providers/simulated.js';
+import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { waitFor } from './support/wait.js';
 
 const transfer = (amount: number | string = 1) => ({ fromAccount: 'user-A', toAccount: 'user-B', amount });
 
-describe('the pipeline: API → RabbitMQ → worker → store', () => {
+for (const store of testStores()) describe(`[${store}] the pipeline: API → RabbitMQ → worker → store`, () => {
   describe('with a healthy broker and worker', () => {
     let system: TestSystem;
     before(async () => {
-      system = await TestSystem.start({ worker: true });
+      system = await TestSystem.start({ db: store, worker: true });
     });
     after(async () => system?.stop());
 
@@ -82,7 +83,7 @@ describe('the pipeline: API → RabbitMQ → worker → store', () => {
       },
     };
     before(async () => {
-      system = await TestSystem.start({ worker: true, providers: { email: new SimulatedProvider(0), sms: failingSms } });
+      system = await TestSystem.start({ db: store, worker: true, providers: { email: new SimulatedProvider(0), sms: failingSms } });
     });
     after(async () => system?.stop());
 
@@ -110,7 +111,7 @@ describe('the pipeline: API → RabbitMQ → worker → store', () => {
     let proxy: TcpProxy;
     before(async () => {
       proxy = await new TcpProxy(5672).start();
-      system = await TestSystem.start({ worker: true, env: { AMQP_URL: proxy.url } });
+      system = await TestSystem.start({ db: store, worker: true, env: { AMQP_URL: proxy.url } });
     });
     after(async () => {
       await system?.stop();

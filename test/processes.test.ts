@@ -1,13 +1,14 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { ServiceProcess, type LogLine } from './support/processes.js';
+import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';
 
 const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.01' };
 const sentLines = (p: ServiceProcess) => p.logs.filter((l) => l.message === 'notification sent');
 
-describe('real processes: crashes, signals, configuration, logs', function () {
+for (const store of testStores()) describe(`[${store}] real processes: crashes, signals, configuration, logs`, function () {
   this.timeout(60_000);
   const processes: ServiceProcess[] = [];
   const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
@@ -22,7 +23,7 @@ describe('real processes: crashes, signals, configuration, logs', function () {
   describe('a worker process', () => {
     let system: TestSystem;
     beforeEach(async () => {
-      system = await TestSystem.start();
+      system = await TestSystem.start({ db: store });
     });
     afterEach(async () => system?.stop());
 
@@ -85,7 +86,7 @@ describe('real processes: crashes, signals, configuration, logs', function () {
   describe('an API process', () => {
     let system: TestSystem;
     before(async () => {
-      system = await TestSystem.start();
+      system = await TestSystem.start({ db: store });
     });
     after(async () => system?.stop());
 

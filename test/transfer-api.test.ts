@@ -1,18 +1,20 @@
 import type { GetMessage } from 'amqplib';
-import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import pg from 'pg';
+import { idempotencyLockName } from '../shared/store/postgres-store.js';
+import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';
 
 const ALICE = 'user-A';
 const BOB = 'user-B';
 
-describe('POST /transfer and the read endpoints', () => {
+for (const store of testStores()) describe(`[${store}] POST /transfer and the read endpoints`, () => {
   let system: TestSystem;
 
   before(async () => {
     // No worker: the work queue keeps what the API publishes, so we can count it.
-    system = await TestSystem.start({ env: { SQLITE_BUSY_TIMEOUT_MS: '100' } });
+    system = await TestSystem.start({ db: store, env: { SQLITE_BUSY_TIMEOUT_MS: '100' } });
   });
   after(async () => system?.stop());
 
@@ -207,20 +209,47 @@ describe('POST /transfer and the read endpoints', () => {
   });
 
   describe('when the database is unavailable', () => {
-    it('When the database is locked by another process, then POST answers 503 and nothing moves', async () => {
+    it('When the database is taken away, then POST answers 503, nothing moves, and it works again once the database is back', async () => {
       const before = await system.balance(ALICE);
-      const other = new Database(system.ns.dbFile);
+      await system.ns.blockDatabase();
       try {
-        other.exec('BEGIN EXCLUSIVE');
         const res = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 5 }).expect(503);
         expect(res.body.error.code).to.equal('database_unavailable');
         expect(res.headers['retry-after']).to.equal('5');
-        other.exec('ROLLBACK');
+        if (store === 'postgres') {
+          // Nothing can be read either; with SQLite a write lock leaves reads working.
+          const ready = await system.http().get('/ready').expect(503);
+          expect(ready.body.checks).to.deep.equal({ database: 'down', broker: 'up' });
+        }
       } finally {
-        other.close();
+        await system.ns.unblockDatabase();
       }
       expect(await system.balance(ALICE)).to.equal(before);
       await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 5 }).expect(202);
+      expect(await system.balance(ALICE)).to.equal((Number(before) - 5).toFixed(2));
     });
   });
+
+  if (store === 'postgres') {
+    describe('idempotency across replicas', () => {
+      it('When another replica is still processing the same Idempotency-Key, then the replay answers 409 and moves nothing', async () => {
+        const before = await system.balance(ALICE);
+        const other = new pg.Client({ connectionString: system.ns.databaseUrl });
+        await other.connect();
+        try {
+          await other.query('BEGIN');
+          await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [idempotencyLockName('in-flight-1')]);
+          const res = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 3 }, { 'Idempotency-Key': 'in-flight-1' }).expect(409);
+          expect(res.body.error.code).to.equal('idempotency_in_flight');
+          expect(await system.balance(ALICE)).to.equal(before);
+          await other.query('COMMIT');
+        } finally {
+          await other.end();
+        }
+        const first = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 3 }, { 'Idempotency-Key': 'in-flight-1' }).expect(202);
+        const again = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 3 }, { 'Idempotency-Key': 'in-flight-1' }).expect(202);
+        expect(again.body.transferId).to.equal(first.body.transferId);
+      });
+    });
+  }
 });

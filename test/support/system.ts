@@ -2,22 +2,32 @@ import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib'
 import request from 'supertest';
 import { startApi, type ApiHandle } from '../../api/server.js';
 import { startWorker, type WorkerDeps, type WorkerHandle } from '../../worker/worker.js';
-import { AMQP_URL, TestNamespace, type EnvOverrides } from './namespace.js';
+import { AMQP_URL, TestNamespace, type EnvOverrides, type StoreKind } from './namespace.js';
 import { waitFor } from './wait.js';
 
 /** The API (and optionally a worker) running in this process against the real broker and database. */
 export class TestSystem {
-  readonly ns = new TestNamespace();
+  readonly ns: TestNamespace;
   api!: ApiHandle;
   worker: WorkerHandle | null = null;
   private inspector: { connection: ChannelModel; channel: Channel | null } | null = null;
 
-  static async start(options: { worker?: boolean; env?: EnvOverrides } & WorkerDeps = {}): Promise<TestSystem> {
-    const system = new TestSystem();
-    system.api = await startApi(system.ns.config(options.env));
-    if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options);
-    await waitFor('the API to reach the broker', () => system.api.broker.isConnected);
-    return system;
+  private constructor(store: StoreKind) {
+    this.ns = new TestNamespace(store);
+  }
+
+  static async start(options: { db?: StoreKind; worker?: boolean; env?: EnvOverrides } & WorkerDeps = {}): Promise<TestSystem> {
+    const system = new TestSystem(options.db ?? 'sqlite');
+    try {
+      await system.ns.prepare();
+      system.api = await startApi(system.ns.config(options.env));
+      if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options);
+      await waitFor('the API to reach the broker', () => system.api.broker.isConnected);
+      return system;
+    } catch (error) {
+      await system.stop();
+      throw error;
+    }
   }
 
   http() {

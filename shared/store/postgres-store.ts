@@ -1,0 +1,296 @@
+import pg from 'pg';
+import { AppError } from '../errors.js';
+import {
+  checkTransfer,
+  newTransfer,
+  resolveReplay,
+  transferCompletedEvent,
+  type Account,
+  type IdempotencyClaim,
+  type TransferRequest,
+} from '../ledger.js';
+import { logger } from '../logger.js';
+import type { NotificationState } from '../notifications.js';
+import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import type { AttemptRecord, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+
+/** BIGINT arrives as a string by default; our amounts stay far below 2^53, so numbers are exact. */
+const INT8 = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** The advisory lock a transaction holds while it processes an Idempotency-Key. */
+export const idempotencyLockName = (key: string) => `idempotency:${key}`;
+
+/** Any number works as long as every process uses the same one: it serialises migrations across processes. */
+const MIGRATION_LOCK = 0x6173796e;
+
+/**
+ * SQLSTATE classes and driver errors that mean "cannot reach or use the database
+ * now": connection exceptions (08), insufficient resources (53), operator
+ * intervention such as a restart or terminated backend (57), and socket errors.
+ */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(08|53|57)/.test(code)) return true;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/.test(message);
+}
+
+function translate(error: unknown): unknown {
+  if (error instanceof AppError) return error;
+  if (isUnavailable(error)) {
+    return new AppError('database_unavailable', 'the database is unavailable, try again later', undefined, { cause: error });
+  }
+  return error;
+}
+
+type Row = Record<string, any>;
+
+const iso = (value: Date | string): string => (value instanceof Date ? value.toISOString() : new Date(value).toISOString());
+
+const toAccount = (r: Row): Account => ({
+  id: r.id,
+  ownerName: r.owner_name,
+  email: r.email,
+  phone: r.phone,
+  currency: r.currency,
+  balanceMinor: r.balance_minor,
+});
+
+const toNotifications = (rows: Row[] | null): NotificationState[] =>
+  (rows ?? [])
+    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at) }))
+    .sort((a, b) => a.channel.localeCompare(b.channel));
+
+const NOTIFICATIONS_JSON = `(SELECT json_agg(n) FROM notifications n WHERE n.transfer_id = t.id)`;
+
+/**
+ * The shared store for several processes or machines. Same behaviour as the
+ * SQLite store: one transaction per transfer with both accounts locked in id
+ * order (no deadlock between A->B and B->A), and an outbox claimed with
+ * FOR UPDATE SKIP LOCKED so several API replicas never publish the same event twice.
+ */
+export class PostgresStore implements Store {
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async open(url: string, options: { poolMax: number }): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolMax,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      query_timeout: 15_000,
+      application_name: 'async-transfers',
+      types,
+    });
+    // An idle client losing its connection emits here; without a listener it would crash the process.
+    pool.on('error', (err) => logger.warn('PostgreSQL idle client error', { error: err.message }));
+    const store = new PostgresStore(pool);
+    await store.migrate();
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+      const { rows } = await client.query('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations');
+      for (const [index, sql] of POSTGRES_MIGRATIONS.entries()) {
+        const version = index + 1;
+        if (version <= rows[0].v) continue;
+        await client.query('BEGIN');
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+        await client.query('COMMIT');
+      }
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  /** Any failure to get a connection (refused, database gone or closed to connections, auth) is an outage. */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      throw new AppError('database_unavailable', 'the database is unavailable, try again later', undefined, { cause: error });
+    }
+  }
+
+  private async query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    const client = await this.connect();
+    let broken = false;
+    try {
+      return (await client.query(sql, params)).rows;
+    } catch (error) {
+      broken = isUnavailable(error);
+      throw translate(error);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = isUnavailable(error);
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
+      throw translate(error);
+    } finally {
+      // A client whose connection failed must not go back into the pool.
+      client.release(broken);
+    }
+  }
+
+  async seedAccounts(accounts: readonly Account[]): Promise<void> {
+    await this.transaction(async (c) => {
+      for (const a of accounts) {
+        await c.query(
+          `INSERT INTO accounts (id, owner_name, email, phone, currency, balance_minor) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+          [a.id, a.ownerName, a.email, a.phone, a.currency, a.balanceMinor],
+        );
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  executeTransfer(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
+    return this.transaction(async (c) => {
+      if (claim) {
+        // Another replica holding this key right now is still processing it: answer 409 rather than wait.
+        const { rows: lock } = await c.query('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS got', [idempotencyLockName(claim.key)]);
+        if (!lock[0].got) throw new AppError('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry shortly');
+        const { rows } = await c.query('SELECT id, request_hash FROM transfers WHERE idempotency_key = $1', [claim.key]);
+        if (rows[0]) return { replayed: true, transferId: resolveReplay({ transferId: rows[0].id, requestHash: rows[0].request_hash }, claim) };
+      }
+      const { rows: locked } = await c.query('SELECT * FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+        [request.fromAccount, request.toAccount],
+      ]);
+      const from = locked.find((r) => r.id === request.fromAccount);
+      const to = locked.find((r) => r.id === request.toAccount);
+      const currency = checkTransfer(request, from && toAccount(from), to && toAccount(to));
+      const amount = request.amountMinor;
+      const debit = await c.query('UPDATE accounts SET balance_minor = balance_minor - $1 WHERE id = $2 AND balance_minor >= $1', [amount, request.fromAccount]);
+      if (debit.rowCount !== 1) throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
+      await c.query('UPDATE accounts SET balance_minor = balance_minor + $1 WHERE id = $2', [amount, request.toAccount]);
+      const transfer = newTransfer(request, currency, new Date());
+      await c.query(
+        `INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, reference, idempotency_key, request_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [transfer.id, transfer.fromAccount, transfer.toAccount, amount, currency, transfer.reference, claim?.key ?? null, claim?.requestHash ?? null, transfer.createdAt],
+      );
+      const domainEvent = transferCompletedEvent(transfer);
+      const event: OutboxEvent = {
+        id: domainEvent.eventId,
+        transferId: transfer.id,
+        type: domainEvent.type,
+        payload: JSON.stringify(domainEvent),
+        createdAt: transfer.createdAt,
+      };
+      await c.query(
+        `INSERT INTO outbox (id, transfer_id, type, payload, created_at, lease_owner, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::double precision / 1000))`,
+        [event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, lease.leaseMs],
+      );
+      return { replayed: false, transfer, event };
+    });
+  }
+
+  async findTransfer(id: string): Promise<TransferRecord | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await this.query(`SELECT t.*, ${NOTIFICATIONS_JSON} AS notifications FROM transfers t WHERE t.id = $1`, [id]);
+    if (!row) return null;
+    return {
+      id: row.id,
+      fromAccount: row.from_account,
+      toAccount: row.to_account,
+      amountMinor: row.amount_minor,
+      currency: row.currency,
+      reference: row.reference,
+      createdAt: iso(row.created_at),
+      notifications: toNotifications(row.notifications),
+    };
+  }
+
+  async findAccount(id: string): Promise<Account | null> {
+    const [row] = await this.query('SELECT * FROM accounts WHERE id = $1', [id]);
+    return row ? toAccount(row) : null;
+  }
+
+  async claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]> {
+    // SKIP LOCKED: rows another relay is claiming this instant are left to it, not waited for.
+    const rows = await this.query(
+      `UPDATE outbox SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
+       WHERE seq IN (
+         SELECT seq FROM outbox
+         WHERE published_at IS NULL AND (lease_until < now() OR lease_owner = $1)
+         ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+       RETURNING seq, id, transfer_id, type, payload, created_at`,
+      [lease.owner, lease.leaseMs, limit],
+    );
+    return rows
+      .sort((a, b) => a.seq - b.seq)
+      .map((r) => ({ id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
+  }
+
+  async markPublished(ids: readonly string[]): Promise<void> {
+    await this.query('UPDATE outbox SET published_at = now(), lease_owner = NULL WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [ids]);
+  }
+
+  async releaseOutbox(owner: string): Promise<void> {
+    await this.query(`UPDATE outbox SET lease_until = '-infinity', lease_owner = NULL WHERE lease_owner = $1 AND published_at IS NULL`, [owner]);
+  }
+
+  async loadDelivery(transferId: string): Promise<DeliveryContext | null> {
+    if (!isUuid(transferId)) return null;
+    const [row] = await this.query(
+      `SELECT a.owner_name, a.email, a.phone, ${NOTIFICATIONS_JSON} AS notifications
+       FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1`,
+      [transferId],
+    );
+    if (!row) return null;
+    return { contact: { name: row.owner_name, email: row.email, phone: row.phone }, notifications: toNotifications(row.notifications) };
+  }
+
+  async recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
+    if (attempts.length === 0) return;
+    await this.query(
+      `INSERT INTO notifications (transfer_id, channel, status, attempts, last_error, updated_at)
+       SELECT $1, a.channel, a.status, 1, a.error, now() FROM unnest($2::text[], $3::text[], $4::text[]) AS a(channel, status, error)
+       ON CONFLICT (transfer_id, channel) DO UPDATE SET
+         status = EXCLUDED.status, attempts = notifications.attempts + 1,
+         last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at
+       WHERE notifications.status <> 'sent'`,
+      [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error)],
+    );
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A malformed id cannot name a transfer; asking PostgreSQL would only raise a cast error. */
+function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
