@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Store } from '../shared/store/index.js';
+import type { Readiness } from './http-contract.js';
 
 /** /health: the process answers. /ready: it can do its job, i.e. reach the database and the broker. */
 export function healthRoutes(deps: { store: Store; brokerConnected: () => boolean }): Router {
@@ -14,7 +15,8 @@ export function healthRoutes(deps: { store: Store; brokerConnected: () => boolea
     );
     const broker = deps.brokerConnected() ? ('up' as const) : ('down' as const);
     const ready = database === 'up' && broker === 'up';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { database, broker } });
+    const body: Readiness = { status: ready ? 'ready' : 'unavailable', checks: { database, broker } };
+    res.status(ready ? 200 : 503).json(body);
   });
   return router;
 }

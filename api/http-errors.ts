@@ -7,6 +7,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_body: 400,
   malformed_json: 400,
   invalid_header: 400,
+  unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   account_not_found: 404,
   transfer_not_found: 404,
@@ -17,6 +19,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   same_account: 422,
   currency_mismatch: 422,
   idempotency_key_reused: 422,
+  rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,
 };

@@ -1,16 +1,18 @@
+import type { Express } from 'express';
 import { Broker } from '../shared/broker/connection.js';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import { assertTopology, topologyOf } from '../shared/broker/topology.js';
 import type { Config } from '../shared/config.js';
-import { DEMO_ACCOUNTS } from '../shared/demo-accounts.js';
 import { closeServer, listen } from '../shared/http-server.js';
 import { Lifecycle } from '../shared/lifecycle.js';
 import { logger } from '../shared/logger.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import { createApp } from './app.js';
+import { seedDemo } from './demo-seed.js';
 import { OutboxRelay } from './outbox-relay.js';
 
 export interface ApiHandle {
+  app: Express;
   port: number;
   url: string;
   store: Store;
@@ -20,14 +22,28 @@ export interface ApiHandle {
   stop(): Promise<boolean>;
 }
 
+export interface ApiDeps {
+  /** A store the caller owns (and closes); by default the API opens DATABASE_URL itself. */
+  store?: Store;
+  /** Where the first start prints the demo keys; stderr by default. */
+  print?: (text: string) => void;
+}
+
 /** Starts the API: store, broker, outbox relay, then HTTP. Stops in reverse. */
-export async function startApi(config: Config): Promise<ApiHandle> {
+export async function startApi(config: Config, deps: ApiDeps = {}): Promise<ApiHandle> {
   const lifecycle = new Lifecycle();
   const stop = () => lifecycle.stop(config.shutdownTimeoutMs);
   try {
-    const store = await openStore(config);
-    lifecycle.onStop('database', () => store.close());
-    if (config.seedDemoAccounts) await store.seedAccounts(DEMO_ACCOUNTS);
+    let store = deps.store;
+    if (!store) {
+      const owned = await openStore(config);
+      lifecycle.onStop('database', () => owned.close());
+      store = owned;
+    }
+    if (config.seedDemoAccounts) await seedDemo(store, deps.print);
+    if (config.authDisabled) {
+      logger.warn('AUTH_DISABLED=true: every request may move money out of ANY account. For local experiments only; never expose this process.');
+    }
 
     const names = topologyOf(config);
     const broker = await Broker.open({
@@ -53,12 +69,12 @@ export async function startApi(config: Config): Promise<ApiHandle> {
     relay.start();
     lifecycle.onStop('outbox relay', () => relay.stop());
 
-    const app = createApp({ store, relay, brokerConnected: () => broker.isConnected });
-    const { server, port } = await listen(app, config.port);
+    const app = createApp({ config, store, relay, brokerConnected: () => broker.isConnected });
+    const { server, port } = await listen(app, config.port, { requestTimeoutMs: config.requestTimeoutMs });
     lifecycle.onStop('http server', () => closeServer(server, config.shutdownTimeoutMs / 2));
-    logger.info('API listening', { port, amqpPrefix: config.amqpPrefix, database: config.database.kind });
+    logger.info('API listening', { port, broker: config.amqpUrl, amqpPrefix: config.amqpPrefix, database: config.database.kind });
 
-    return { port, url: `http://127.0.0.1:${port}`, store, relay, broker, stop };
+    return { app, port, url: `http://127.0.0.1:${port}`, store, relay, broker, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,10 +1,13 @@
 import { Router, type RequestHandler } from 'express';
+import { mayActFor } from '../shared/api-keys.js';
 import { AppError } from '../shared/errors.js';
 import { assertDistinctAccounts } from '../shared/ledger.js';
 import { addLogContext, logger } from '../shared/logger.js';
 import { formatMinor } from '../shared/money.js';
 import { notificationStates, transferStatus } from '../shared/notifications.js';
 import type { Store } from '../shared/store/index.js';
+import { principalOf } from './auth.js';
+import type { TransferAccepted, TransferView } from './http-contract.js';
 import type { OutboxRelay } from './outbox-relay.js';
 import { parseIdempotencyKey, parseTransferRequest } from './transfer-request.js';
 
@@ -25,9 +28,13 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
   const router = Router();
 
   router.post('/transfer', async (req, res) => {
+    const principal = principalOf(res);
     const request = parseTransferRequest(req.body);
+    if (!mayActFor(principal, request.fromAccount)) {
+      throw new AppError('forbidden', `this API key may not move money out of account ${request.fromAccount}`);
+    }
     assertDistinctAccounts(request);
-    const claim = parseIdempotencyKey(req, request);
+    const claim = parseIdempotencyKey(req, request, principal);
     const receipt = await store.executeTransfer(request, claim, relay.lease);
     const transferId = receipt.replayed ? receipt.transferId : receipt.transfer.id;
     addLogContext({ transferId });
@@ -44,14 +51,19 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       });
     }
     const statusUrl = `/transfers/${transferId}`;
-    res.status(202).location(statusUrl).json({ transferId, status: 'accepted', statusUrl });
+    const body: TransferAccepted = { transferId, status: 'accepted', statusUrl };
+    res.status(202).location(statusUrl).json(body);
   });
 
   router.get('/transfers/:id', async (req, res) => {
+    const principal = principalOf(res);
     const transfer = await store.findTransfer(req.params.id);
-    if (!transfer) throw new AppError('transfer_not_found', `transfer ${req.params.id} does not exist`);
+    // Someone else's transfer answers exactly like a missing one: its existence is not ours to reveal.
+    if (!transfer || !(mayActFor(principal, transfer.fromAccount) || mayActFor(principal, transfer.toAccount))) {
+      throw new AppError('transfer_not_found', `transfer ${req.params.id} does not exist`);
+    }
     const notifications = notificationStates(transfer.notifications, transfer.createdAt);
-    res.json({
+    const body: TransferView = {
       transferId: transfer.id,
       status: transferStatus(notifications),
       fromAccount: transfer.fromAccount,
@@ -61,13 +73,8 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       reference: transfer.reference,
       createdAt: transfer.createdAt,
       notifications: notifications.map(({ lastError, ...n }) => (lastError === null ? n : { ...n, lastError })),
-    });
-  });
-
-  router.get('/accounts/:id', async (req, res) => {
-    const account = await store.findAccount(req.params.id);
-    if (!account) throw new AppError('account_not_found', `account ${req.params.id} does not exist`);
-    res.json({ accountId: account.id, ownerName: account.ownerName, balance: formatMinor(account.balanceMinor), currency: account.currency });
+    };
+    res.json(body);
   });
 
   return router;

@@ -69,6 +69,12 @@ const envSchema = z.object({
   SMS_WEBHOOK_TOKEN: z.string().min(1).optional(),
   PROVIDER_TIMEOUT_MS: int(100, 600_000).default(10_000),
   NOTIFY_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  AUTH_DISABLED: z.stringbool().default(false),
+  RATE_LIMIT_WINDOW_MS: int(1000, 86_400_000).default(60_000),
+  RATE_LIMIT_PER_KEY: int(1, 10_000_000).default(600),
+  RATE_LIMIT_PER_IP: int(1, 10_000_000).default(1200),
+  TRUST_PROXY: z.string().default('false'),
+  REQUEST_TIMEOUT_MS: int(1000, 600_000).default(15_000),
 }).superRefine((env, ctx) => {
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_URL) {
     ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'is required when EMAIL_PROVIDER=smtp' });
@@ -101,6 +107,11 @@ export interface Config {
     timeoutMs: number;
     simulatedFailureRate: number;
   };
+  authDisabled: boolean;
+  rateLimit: { windowMs: number; perKey: number; perIp: number };
+  /** Express's `trust proxy`: false, true, a hop count, or addresses; decides what req.ip is. */
+  trustProxy: boolean | number | string;
+  requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -139,7 +150,16 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
       simulatedFailureRate: e.NOTIFY_FAILURE_RATE,
     },
+    authDisabled: e.AUTH_DISABLED,
+    rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perKey: e.RATE_LIMIT_PER_KEY, perIp: e.RATE_LIMIT_PER_IP },
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
   };
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true' || value === 'false') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
 }
 
 /** The environment a child process of ours inherits; tests and the launcher spawn processes with it. */

@@ -1,23 +1,30 @@
 /**
- * The one error type the domain throws. `code` is stable and machine-readable;
- * the API maps each code to an HTTP status in one table (api/http-errors.ts).
+ * The one error type the domain throws. `code` is stable and machine-readable
+ * (and listed in the OpenAPI document); the API maps each code to an HTTP status
+ * in one table (api/http-errors.ts).
  */
-export type ErrorCode =
-  | 'invalid_body'
-  | 'malformed_json'
-  | 'invalid_header'
-  | 'not_found'
-  | 'account_not_found'
-  | 'transfer_not_found'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'insufficient_funds'
-  | 'same_account'
-  | 'currency_mismatch'
-  | 'idempotency_key_reused'
-  | 'idempotency_in_flight'
-  | 'database_unavailable'
-  | 'internal_error';
+export const ERROR_CODES = [
+  'invalid_body',
+  'malformed_json',
+  'invalid_header',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'account_not_found',
+  'transfer_not_found',
+  'payload_too_large',
+  'unsupported_media_type',
+  'insufficient_funds',
+  'same_account',
+  'currency_mismatch',
+  'idempotency_key_reused',
+  'idempotency_in_flight',
+  'rate_limited',
+  'database_unavailable',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AppError extends Error {
   override name = 'AppError';

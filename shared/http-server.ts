@@ -3,8 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
 import { createServer } from 'node:http';
 
-export async function listen(handler: RequestListener, port: number): Promise<{ server: Server; port: number }> {
+/** requestTimeoutMs bounds how long a client may take to send its request (slowloris). */
+export async function listen(handler: RequestListener, port: number, options: { requestTimeoutMs?: number } = {}): Promise<{ server: Server; port: number }> {
   const server = createServer(handler);
+  if (options.requestTimeoutMs) {
+    server.requestTimeout = options.requestTimeoutMs;
+    server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => {

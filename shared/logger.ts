@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import winston from 'winston';
+import { isSecretField, redact } from './log-redaction.js';
 
 /**
  * One logger per process, JSON lines on stdout. Context (requestId, transferId,
@@ -40,12 +41,22 @@ const errorFields = winston.format((info) => {
   return info;
 });
 
+/** Masks emails, phone numbers, keys and credentials in every field of the line (see log-redaction.ts). */
+const privateData = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    if (key === 'level' || key === 'timestamp') continue;
+    info[key] = isSecretField(key) ? '***' : redact(info[key]);
+  }
+  return info;
+});
+
 export const logger = winston.createLogger({
   level: 'info',
   format: winston.format.combine(
     withContext(),
     errorFields(),
     winston.format.errors({ stack: true }),
+    privateData(),
     winston.format.timestamp(),
     winston.format.json(),
   ),

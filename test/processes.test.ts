@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
 import request from 'supertest';
 import { ServiceProcess, type LogLine } from './support/processes.js';
 import { testStores } from './support/namespace.js';
@@ -6,6 +7,7 @@ import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';
 
 const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.01' };
+const DEMO_AUTH = { Authorization: `Bearer ${DEMO_API_KEYS['user-A']}` };
 const sentLines = (p: ServiceProcess) => p.logs.filter((l) => l.message === 'notification sent');
 
 for (const store of testStores()) describe(`[${store}] real processes: crashes, signals, configuration, logs`, function () {
@@ -93,7 +95,7 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
     it('When the API gets SIGTERM, then it stops cleanly with exit code 0', async () => {
       const api = spawnService('api', system.ns.env({ LOG_LEVEL: 'info' }));
       const port = await api.port();
-      await request(`http://127.0.0.1:${port}`).post('/transfer').send(transfer).expect(202);
+      await request(`http://127.0.0.1:${port}`).post('/transfer').set(DEMO_AUTH).send(transfer).expect(202);
       api.kill('SIGTERM');
       expect((await api.exited).code).to.equal(0);
       expect(api.logs.at(-1)).to.include({ message: 'stopped', clean: true });
@@ -114,6 +116,7 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
       const port = await api.port();
       const res = await request(`http://127.0.0.1:${port}`)
         .post('/transfer')
+        .set(DEMO_AUTH)
         .set('X-Request-Id', 'req-logs-1')
         .send(transfer)
         .expect(202);

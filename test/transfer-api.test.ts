@@ -1,6 +1,8 @@
 import type { GetMessage } from 'amqplib';
 import { expect } from 'chai';
 import pg from 'pg';
+import { parseApiKey } from '../shared/api-keys.js';
+import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
 import { idempotencyLockName } from '../shared/store/postgres-store.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
@@ -41,7 +43,8 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
       { name: 'currency is not an ISO code', body: { ...valid, currency: 'usd' }, status: 400, code: 'invalid_body' },
       { name: 'reference is longer than 140 characters', body: { ...valid, reference: 'x'.repeat(141) }, status: 400, code: 'invalid_body' },
       { name: 'the Idempotency-Key is too long', body: valid, headers: { 'Idempotency-Key': 'k'.repeat(256) }, status: 400, code: 'invalid_header' },
-      { name: 'fromAccount does not exist', body: { ...valid, fromAccount: 'nobody' }, status: 404, code: 'account_not_found' },
+      { name: 'fromAccount is not an account of the key (nor any account)', body: { ...valid, fromAccount: 'nobody' }, status: 403, code: 'forbidden' },
+      { name: 'fromAccount belongs to someone else', body: { ...valid, fromAccount: BOB, toAccount: ALICE }, status: 403, code: 'forbidden' },
       { name: 'toAccount does not exist', body: { ...valid, toAccount: 'nobody' }, status: 404, code: 'account_not_found' },
       { name: 'the body is too large', raw: JSON.stringify({ ...valid, reference: 'x'.repeat(20_000) }), status: 413, code: 'payload_too_large' },
       { name: 'the body is not JSON', raw: 'fromAccount=user-A', type: 'application/x-www-form-urlencoded', status: 415, code: 'unsupported_media_type' },
@@ -53,7 +56,7 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
 
     for (const c of cases) {
       it(`When ${c.name}, then it answers ${c.status} ${c.code}`, async () => {
-        let req = system.http().post('/transfer').set(c.headers ?? {});
+        let req = system.http().post('/transfer').set({ ...(await system.auth(ALICE)), ...c.headers });
         if (c.raw !== undefined) {
           req = req.set('Content-Type', c.type ?? 'application/json').send(c.raw);
         } else {
@@ -123,9 +126,9 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
     });
 
     it('When reading an account or transfer that does not exist, then it answers 404 in the same error shape', async () => {
-      const a = await system.http().get('/accounts/nobody').expect(404);
+      const a = await system.http().get('/accounts/nobody').set(await system.auth(ALICE)).expect(404);
       expect(a.body.error.code).to.equal('account_not_found');
-      const t = await system.http().get('/transfers/00000000-0000-4000-8000-000000000000').expect(404);
+      const t = await system.http().get('/transfers/00000000-0000-4000-8000-000000000000').set(await system.auth(ALICE)).expect(404);
       expect(t.body.error.code).to.equal('transfer_not_found');
       const r = await system.http().get('/no/such/route').expect(404);
       expect(r.body.error.code).to.equal('not_found');
@@ -134,7 +137,7 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
 
   describe('money is exact', () => {
     before(async () => {
-      await system.api.store.seedAccounts([
+      await system.seedAccounts([
         { id: 'rich', ownerName: 'Rich', email: 'rich@example.com', phone: '+15550199999', currency: 'USD', balanceMinor: 1_000_000_000 },
         { id: 'sink', ownerName: 'Sink', email: 'sink@example.com', phone: '+15550199998', currency: 'USD', balanceMinor: 0 },
       ]);
@@ -189,7 +192,7 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
 
   describe('concurrency', () => {
     before(async () => {
-      await system.api.store.seedAccounts([
+      await system.seedAccounts([
         { id: 'tight', ownerName: 'Tight', email: 't@example.com', phone: '+15550190000', currency: 'USD', balanceMinor: 10_000 },
         { id: 'payee', ownerName: 'Payee', email: 'p@example.com', phone: '+15550190001', currency: 'USD', balanceMinor: 0 },
       ]);
@@ -238,7 +241,9 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
         await other.connect();
         try {
           await other.query('BEGIN');
-          await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [idempotencyLockName('in-flight-1')]);
+          // Idempotency keys are scoped to the API key that sent them (user-A's demo key here).
+          const keyId = parseApiKey(DEMO_API_KEYS[ALICE]!)!.id;
+          await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [idempotencyLockName(`${keyId}:in-flight-1`)]);
           const res = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 3 }, { 'Idempotency-Key': 'in-flight-1' }).expect(409);
           expect(res.body.error.code).to.equal('idempotency_in_flight');
           expect(await system.balance(ALICE)).to.equal(before);

@@ -61,7 +61,14 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
       await consumer.stop(broker.current, Math.floor(config.shutdownTimeoutMs * 0.7));
       stopping.abort();
     });
-    logger.info('worker started', { workerId, amqpPrefix: config.amqpPrefix, prefetch: config.workerPrefetch });
+    const describe = (p: Providers[keyof Providers]) => (p.endpoint ? `${p.name} ${p.endpoint}` : p.name);
+    logger.info('worker started', {
+      workerId,
+      broker: config.amqpUrl,
+      amqpPrefix: config.amqpPrefix,
+      prefetch: config.workerPrefetch,
+      providers: { email: describe(providers.email), sms: describe(providers.sms) },
+    });
     return { workerId, store, broker, consumer, stop };
   } catch (error) {
     await stop();

@@ -49,4 +49,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (transfer_id, channel)
   );
   `,
+  `
+  CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    accounts    TEXT[] NOT NULL,
+    label       TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    revoked_at  TIMESTAMPTZ
+  );
+  `,
 ];

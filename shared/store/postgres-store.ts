@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { StoredApiKey } from '../api-keys.js';
 import { AppError } from '../errors.js';
 import {
   checkTransfer,
@@ -65,6 +66,15 @@ const toNotifications = (rows: Row[] | null): NotificationState[] =>
   (rows ?? [])
     .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at) }))
     .sort((a, b) => a.channel.localeCompare(b.channel));
+
+const toApiKey = (r: Row): StoredApiKey => ({
+  id: r.id,
+  secretHash: r.secret_hash,
+  accounts: r.accounts,
+  label: r.label,
+  createdAt: iso(r.created_at),
+  revokedAt: r.revoked_at === null ? null : iso(r.revoked_at),
+});
 
 const NOTIFICATIONS_JSON = `(SELECT json_agg(n) FROM notifications n WHERE n.transfer_id = t.id)`;
 
@@ -285,6 +295,27 @@ export class PostgresStore implements Store {
        WHERE notifications.status <> 'sent'`,
       [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error)],
     );
+  }
+
+  async insertApiKey(key: StoredApiKey): Promise<boolean> {
+    const rows = await this.query(
+      `INSERT INTO api_keys (id, secret_hash, accounts, label, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [key.id, key.secretHash, key.accounts, key.label, key.createdAt],
+    );
+    return rows.length === 1;
+  }
+
+  async findApiKey(id: string): Promise<StoredApiKey | null> {
+    const [row] = await this.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    return row ? toApiKey(row) : null;
+  }
+
+  async listApiKeys(): Promise<StoredApiKey[]> {
+    return (await this.query('SELECT * FROM api_keys ORDER BY created_at, id')).map(toApiKey);
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    return (await this.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id])).length === 1;
   }
 }
 

@@ -49,4 +49,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (transfer_id, channel)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    accounts    TEXT NOT NULL CHECK (json_valid(accounts)),
+    label       TEXT,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+  ) STRICT;
+  `,
 ];

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { StoredApiKey } from '../api-keys.js';
 import { AppError } from '../errors.js';
 import {
   checkTransfer,
@@ -41,6 +42,24 @@ interface NotificationRow {
   last_error: string | null;
   updated_at: string;
 }
+
+interface ApiKeyRow {
+  id: string;
+  secret_hash: string;
+  accounts: string;
+  label: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+const toApiKey = (r: ApiKeyRow): StoredApiKey => ({
+  id: r.id,
+  secretHash: r.secret_hash,
+  accounts: JSON.parse(r.accounts) as string[],
+  label: r.label,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+});
 
 interface OutboxRow {
   id: string;
@@ -141,6 +160,12 @@ export class SqliteStore implements Store {
          WHERE notifications.status <> 'sent'`,
       ),
       ping: db.prepare('SELECT 1'),
+      insertApiKey: db.prepare(
+        `INSERT INTO api_keys (id, secret_hash, accounts, label, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      ),
+      apiKey: db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?'),
+      apiKeys: db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     };
 
     this.transferTx = db.transaction((request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): TransferReceipt => {
@@ -283,5 +308,24 @@ export class SqliteStore implements Store {
 
   recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
     return this.run(() => this.recordTx.immediate(transferId, attempts));
+  }
+
+  insertApiKey(key: StoredApiKey): Promise<boolean> {
+    return this.run(() => this.sql.insertApiKey.run(key.id, key.secretHash, JSON.stringify(key.accounts), key.label, key.createdAt).changes === 1);
+  }
+
+  findApiKey(id: string): Promise<StoredApiKey | null> {
+    return this.run(() => {
+      const row = this.sql.apiKey.get(id);
+      return row ? toApiKey(row) : null;
+    });
+  }
+
+  listApiKeys(): Promise<StoredApiKey[]> {
+    return this.run(() => this.sql.apiKeys.all().map(toApiKey));
+  }
+
+  revokeApiKey(id: string): Promise<boolean> {
+    return this.run(() => this.sql.revokeApiKey.run(new Date().toISOString(), id).changes === 1);
   }
 }

@@ -1,3 +1,4 @@
+import type { StoredApiKey } from '../api-keys.js';
 import type { Account, IdempotencyClaim, Transfer, TransferRequest } from '../ledger.js';
 import type { Channel, Contact, NotificationState, NotificationStatus } from '../notifications.js';
 
@@ -31,6 +32,13 @@ export interface Store {
   /** What the worker needs to notify for a transfer: whom, and what was already done. Null if unknown. */
   loadDelivery(transferId: string): Promise<DeliveryContext | null>;
   recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void>;
+
+  /** Stores a key unless one with its id exists; true if it was inserted. */
+  insertApiKey(key: StoredApiKey): Promise<boolean>;
+  findApiKey(id: string): Promise<StoredApiKey | null>;
+  listApiKeys(): Promise<StoredApiKey[]>;
+  /** True if the key existed and was not revoked before. */
+  revokeApiKey(id: string): Promise<boolean>;
 }
 
 export interface OutboxLease {

@@ -30,10 +30,8 @@ export class ServiceProcess {
         this.logs.push({ message: line, level: 'raw' });
       }
     });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => {
-      recordLine(line);
-      this.stderr.push(line);
-    });
+    // stderr carries the demo-key banner and boot errors: output for a human, not log lines.
+    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   }
 
@@ -66,12 +64,21 @@ export class ServiceProcess {
 
 /** Runs `npm run dlq -- <args>` the way an operator would, and returns what it printed. */
 export function runDlq(args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runTool('worker/dlq.ts', args, env);
+}
+
+function runTool(entry: string, args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/dlq.ts', ...args], { env: inheritedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: inheritedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `npm run keys -- <args>` the way an operator would. */
+export function runKeys(args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runTool('api/keys-cli.ts', args, env);
 }

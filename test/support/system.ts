@@ -1,8 +1,12 @@
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import request from 'supertest';
 import { startApi, type ApiHandle } from '../../api/server.js';
+import { issueApiKey } from '../../shared/api-keys.js';
+import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../../shared/demo-accounts.js';
+import type { Account } from '../../shared/ledger.js';
 import { startWorker, type WorkerDeps, type WorkerHandle } from '../../worker/worker.js';
 import { AMQP_URL, TestNamespace, type EnvOverrides, type StoreKind } from './namespace.js';
+import { issuedTokens } from './secrets.js';
 import { waitFor } from './wait.js';
 
 /** The API (and optionally a worker) running in this process against the real broker and database. */
@@ -11,6 +15,9 @@ export class TestSystem {
   api!: ApiHandle;
   worker: WorkerHandle | null = null;
   private inspector: { connection: ChannelModel; channel: Channel | null } | null = null;
+  /** Accounts that exist in this system's store, so requests can authenticate as their owner. */
+  private readonly accounts = new Set(DEMO_ACCOUNTS.map((a) => a.id));
+  private readonly keys = new Map<string, Promise<string>>();
 
   private constructor(store: StoreKind) {
     this.ns = new TestNamespace(store);
@@ -20,7 +27,7 @@ export class TestSystem {
     const system = new TestSystem(options.db ?? 'sqlite');
     try {
       await system.ns.prepare();
-      system.api = await startApi(system.ns.config(options.env));
+      system.api = await startApi(system.ns.config(options.env), { print: () => undefined });
       if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options);
       await waitFor('the API to reach the broker', () => system.api.broker.isConnected);
       return system;
@@ -34,17 +41,53 @@ export class TestSystem {
     return request(this.api.url);
   }
 
-  post(body: unknown, headers: Record<string, string> = {}) {
-    return this.http().post('/transfer').set(headers).send(body as object);
+  async seedAccounts(accounts: Account[]): Promise<void> {
+    await this.api.store.seedAccounts(accounts);
+    for (const a of accounts) this.accounts.add(a.id);
+  }
+
+  /** A key bound to exactly these accounts (the published demo key for a lone demo account). */
+  keyFor(...accounts: string[]): Promise<string> {
+    const id = [...accounts].sort().join(',');
+    let key = this.keys.get(id);
+    if (!key) {
+      const demo = accounts.length === 1 ? DEMO_API_KEYS[accounts[0]!] : undefined;
+      key = demo
+        ? Promise.resolve(demo)
+        : issueApiKey(this.api.store, accounts, { label: 'test' }).then(({ token }) => {
+            issuedTokens.add(token);
+            return token;
+          });
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+
+  async auth(...accounts: string[]): Promise<Record<string, string>> {
+    return { Authorization: `Bearer ${await this.keyFor(...accounts)}` };
+  }
+
+  /** POST /transfer as the owner of fromAccount (user-A's key when fromAccount is not an account). */
+  post(body: unknown, headers: Record<string, string> = {}): PendingRequest {
+    const from = (body as { fromAccount?: unknown } | null)?.fromAccount;
+    const owner = typeof from === 'string' && this.accounts.has(from) ? from : 'user-A';
+    // Boxed: an async function returning the (thenable) Test would run it and hand back its Response.
+    return new PendingRequest(async () => ({
+      test: this.http()
+        .post('/transfer')
+        .set({ ...(await this.auth(owner)), ...headers })
+        .send(body as object),
+    }));
   }
 
   async balance(accountId: string): Promise<string> {
-    const res = await this.http().get(`/accounts/${accountId}`).expect(200);
+    const res = await this.http().get(`/accounts/${accountId}`).set(await this.auth(accountId)).expect(200);
     return res.body.balance as string;
   }
 
+  /** Reads as a key bound to every account of the system, so any transfer is visible. */
   async transfer(id: string): Promise<TransferView> {
-    const res = await this.http().get(`/transfers/${id}`).expect(200);
+    const res = await this.http().get(`/transfers/${id}`).set(await this.auth(...this.accounts)).expect(200);
     return res.body as TransferView;
   }
 
@@ -95,6 +138,31 @@ export class TestSystem {
     await this.api?.stop();
     await this.inspector?.connection.close().catch(() => undefined);
     await this.ns.cleanup();
+  }
+}
+
+/** A supertest request whose headers need an await first; `await` it, or `.expect(status)` like supertest. */
+export class PendingRequest implements PromiseLike<request.Response> {
+  private started: Promise<{ test: request.Test }> | null = null;
+
+  constructor(private readonly build: () => Promise<{ test: request.Test }>) {}
+
+  private box(): Promise<{ test: request.Test }> {
+    this.started ??= this.build();
+    return this.started;
+  }
+
+  expect(status: number): Promise<request.Response> {
+    return this.box().then(({ test }) => test.expect(status));
+  }
+
+  then<A = request.Response, B = never>(
+    onFulfilled?: ((value: request.Response) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.box()
+      .then(({ test }) => test as unknown as PromiseLike<request.Response>)
+      .then(onFulfilled, onRejected);
   }
 }
 

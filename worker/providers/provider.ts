@@ -3,6 +3,8 @@ import type { FailureKind, OutgoingNotification } from '../../shared/notificatio
 /** Delivers one notification; resolves once the provider has accepted it, throws ProviderError otherwise. */
 export interface NotificationProvider {
   readonly name: string;
+  /** Where sends go, for the start-up log line (credentials in it are masked there). */
+  readonly endpoint?: string;
   send(notification: OutgoingNotification): Promise<void>;
   /** Releases connections; called once when the worker stops. */
   close?(): Promise<void>;

@@ -14,7 +14,7 @@ export class SmsWebhookProvider implements NotificationProvider {
   readonly name = 'sms-webhook';
 
   constructor(
-    private readonly url: string,
+    readonly endpoint: string,
     private readonly token: string | null,
     private readonly timeoutMs: number,
   ) {}
@@ -22,7 +22,7 @@ export class SmsWebhookProvider implements NotificationProvider {
   async send(n: OutgoingNotification): Promise<void> {
     let response: Response;
     try {
-      response = await fetch(this.url, {
+      response = await fetch(this.endpoint, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',

@@ -30,12 +30,12 @@ export class SmtpProvider implements NotificationProvider {
   private readonly transport;
 
   constructor(
-    url: string,
+    readonly endpoint: string,
     private readonly from: string,
     private readonly timeoutMs: number,
   ) {
     this.transport = nodemailer.createTransport({
-      url,
+      url: endpoint,
       pool: true,
       maxConnections: 5,
       connectionTimeout: timeoutMs,

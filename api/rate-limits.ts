@@ -1,0 +1,31 @@
+import type { RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
+import type { Config } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
+import { principalOf } from './auth.js';
+
+/**
+ * Limits on POST /transfer (express-rate-limit, in-memory, so per API process):
+ * one per client address before authentication, so guessing keys is slow too,
+ * and one per API key after it, so one client cannot starve the others.
+ * Exceeding either is 429 with Retry-After; every answer carries RateLimit-* headers.
+ */
+export function transferRateLimits(config: Config): { perAddress: RequestHandler; perKey: RequestHandler } {
+  const common: Partial<Options> = {
+    windowMs: config.rateLimit.windowMs,
+    standardHeaders: 'draft-6',
+    legacyHeaders: false,
+    handler: (_req, res, next) => {
+      next(new AppError('rate_limited', `too many transfer requests; retry after ${res.getHeader('Retry-After')} s`));
+    },
+  };
+  return {
+    perAddress: rateLimit({ ...common, limit: config.rateLimit.perIp, identifier: 'per-address' }),
+    perKey: rateLimit({
+      ...common,
+      limit: config.rateLimit.perKey,
+      identifier: 'per-key',
+      keyGenerator: (req, res) => principalOf(res).keyId ?? ipKeyGenerator(req.ip ?? ''),
+    }),
+  };
+}
