@@ -24,14 +24,15 @@ rm -rf api worker shared tsconfig*.json
 test ! -e node_modules/typescript && test ! -e node_modules/tsx && test ! -e node_modules/mocha
 
 export AMQP_PREFIX="$prefix" DATABASE_URL="sqlite:$work/data/bank.db" PORT=3999 NOTIFY_LATENCY_MS=0 LOG_LEVEL=warn
-node dist/api/main.js & api_pid=$!
+node dist/api/main.js 2>/dev/null & api_pid=$!
 node dist/worker/main.js & worker_pid=$!
 for _ in $(seq 1 100); do curl -fs localhost:3999/ready >/dev/null && break; sleep 0.2; done
 curl -fs localhost:3999/ready
-id=$(curl -fs -X POST localhost:3999/transfer -H 'content-type: application/json' \
+auth='Authorization: Bearer atk_demousera0_demo-key-for-user-A-not-a-secret'
+id=$(curl -fs -X POST localhost:3999/transfer -H "$auth" -H 'content-type: application/json' \
   -d '{"fromAccount":"user-A","toAccount":"user-B","amount":"1.00"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).transferId')
 for _ in $(seq 1 100); do
-  status=$(curl -fs "localhost:3999/transfers/$id" | node -pe 'JSON.parse(require("fs").readFileSync(0)).status')
+  status=$(curl -fs -H "$auth" "localhost:3999/transfers/$id" | node -pe 'JSON.parse(require("fs").readFileSync(0)).status')
   [ "$status" = notified ] && break
   sleep 0.2
 done
