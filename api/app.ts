@@ -6,6 +6,7 @@ import { accountRoutes } from './account-routes.js';
 import { requireApiKey } from './auth.js';
 import { docsRoutes } from './docs-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { ApiMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { openApiDocument } from './openapi.js';
 import type { OutboxRelay } from './outbox-relay.js';
@@ -24,11 +25,14 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): express.Express {
   const { config } = deps;
+  const document = openApiDocument();
+  const metrics = new ApiMetrics(deps);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(requestContext);
+  app.use(metrics.requests(Object.keys(document.paths as object)));
   app.use(
     helmet({
       // Swagger UI at /docs needs inline styles and data: images; JSON responses do not care.
@@ -36,9 +40,10 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  // Open: probes and documentation.
+  // Open: probes, metrics and documentation.
   app.use(healthRoutes(deps));
-  app.use(docsRoutes(openApiDocument()));
+  app.get('/metrics', metrics.handler());
+  app.use(docsRoutes(document));
 
   // Money: per-address limit before authentication, per-key limit after it, JSON only.
   const limits = transferRateLimits(config);

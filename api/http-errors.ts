@@ -43,6 +43,7 @@ function toAppError(error: unknown): AppError {
 export const errorHandler: ErrorRequestHandler = (error, _req, res, _next) => {
   const appError = toAppError(error);
   const status = STATUS_BY_CODE[appError.code];
+  res.locals.outcome = appError.code;
   if (appError.code === 'database_unavailable') {
     // An outage, not a bug: one line without a stack per refused request.
     logger.warn('request refused, database unavailable', { error: (appError.cause as Error | undefined)?.message });

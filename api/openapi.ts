@@ -127,6 +127,12 @@ export function openApiDocument(): Record<string, unknown> {
   });
   registry.registerPath({
     method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics: request latency, transfers by outcome, outbox backlog, process',
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/openapi.json',
     summary: 'This document',
     responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.object({}).loose() } } } },

@@ -38,6 +38,7 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
     const receipt = await store.executeTransfer(request, claim, relay.lease);
     const transferId = receipt.replayed ? receipt.transferId : receipt.transfer.id;
     addLogContext({ transferId });
+    res.locals.outcome = receipt.replayed ? 'replayed' : 'accepted';
     if (receipt.replayed) {
       res.setHeader('Idempotent-Replayed', 'true');
       logger.info('idempotent replay answered with the first transfer');

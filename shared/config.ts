@@ -75,6 +75,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_IP: int(1, 10_000_000).default(1200),
   TRUST_PROXY: z.string().default('false'),
   REQUEST_TIMEOUT_MS: int(1000, 600_000).default(15_000),
+  WORKER_METRICS_PORT: int(0, 65535).optional(),
 }).superRefine((env, ctx) => {
   if (env.EMAIL_PROVIDER === 'smtp' && !env.SMTP_URL) {
     ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'is required when EMAIL_PROVIDER=smtp' });
@@ -112,6 +113,8 @@ export interface Config {
   /** Express's `trust proxy`: false, true, a hop count, or addresses; decides what req.ip is. */
   trustProxy: boolean | number | string;
   requestTimeoutMs: number;
+  /** Off (null) unless set, so scaled workers on one host do not fight over a port. */
+  workerMetricsPort: number | null;
 }
 
 export class ConfigError extends Error {
@@ -154,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perKey: e.RATE_LIMIT_PER_KEY, perIp: e.RATE_LIMIT_PER_IP },
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    workerMetricsPort: e.WORKER_METRICS_PORT ?? null,
   };
 }
 

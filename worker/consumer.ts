@@ -4,6 +4,7 @@ import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import { assertTopology, tierName, type Topology } from '../shared/broker/topology.js';
 import { BROKER_HEADERS, HEADERS, parseTransferEvent, readDeliveryScope } from '../shared/contract.js';
 import { addLogContext, logger, withLogContext } from '../shared/logger.js';
+import type { MessageOutcome, WorkerMetrics } from './metrics.js';
 import type { Decision, Notifier } from './notifier.js';
 
 export interface ConsumerChannels {
@@ -19,6 +20,7 @@ export interface ConsumerOptions {
   deliveryLimit: number;
   notifier: Notifier;
   workerId: string;
+  metrics: WorkerMetrics;
 }
 
 /** Settling a delivery: publish what the decision asks for, then ack; or give it back; or leave it. */
@@ -95,7 +97,11 @@ export class NotificationConsumer {
 
   private track(work: Promise<void>): void {
     this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    this.options.metrics.inFlight.inc();
+    void work.finally(() => {
+      this.inFlight.delete(work);
+      this.options.metrics.inFlight.dec();
+    });
   }
 
   private onMessage(channels: ConsumerChannels, message: ConsumeMessage): Promise<void> {
@@ -132,24 +138,32 @@ export class NotificationConsumer {
   }
 
   private async settle(channels: ConsumerChannels, message: ConsumeMessage, outcome: Outcome): Promise<void> {
-    if (outcome.kind === 'leave') return;
-    if (channels.session.isEnding) {
-      logger.info('the channel this delivery came on is gone; the broker redelivers it');
+    const { metrics } = this.options;
+    if (outcome.kind === 'leave' || channels.session.isEnding) {
+      if (outcome.kind !== 'leave') logger.info('the channel this delivery came on is gone; the broker redelivers it');
+      metrics.messages.inc({ outcome: 'returned' });
       return;
     }
     try {
       if (outcome.kind === 'requeue') {
-        // reject, not nack: quorum queues count it toward the delivery limit either way, reject says what we mean.
+        // reject, not nack: RabbitMQ 4.3+ counts only reject toward the delivery limit; 3.x counts both.
         channels.consume.reject(message, true);
+        metrics.messages.inc({ outcome: 'requeued' });
         return;
       }
-      await this.publishFollowUps(channels, message, outcome.decision);
+      const { decision } = outcome;
+      await this.publishFollowUps(channels, message, decision);
       channels.consume.ack(message);
+      for (const r of decision.retries) metrics.retries.inc({ channel: r.channel });
+      for (const p of decision.parked) metrics.deadLettered.inc({ channel: p.channel ?? 'all' });
+      const result: MessageOutcome = decision.parked.length > 0 ? 'dead_lettered' : decision.retries.length > 0 ? 'retry_scheduled' : 'completed';
+      metrics.messages.inc({ outcome: result });
     } catch (error) {
       if (channels.session.isEnding) return;
       logger.warn('could not publish the follow-up messages; returning the delivery to the queue', { error: (error as Error).message });
       try {
         channels.consume.reject(message, true);
+        metrics.messages.inc({ outcome: 'requeued' });
       } catch {
         // The channel died meanwhile: the broker has the delivery back already.
       }

@@ -3,6 +3,7 @@ import { logger } from '../shared/logger.js';
 import { composeNotification, notificationStates, type Channel, type Contact, type NotificationState } from '../shared/notifications.js';
 import { nextStep, type RetryPolicy } from '../shared/retry-policy.js';
 import type { AttemptRecord, Store } from '../shared/store/store.js';
+import type { WorkerMetrics } from './metrics.js';
 import { failureKind, type NotificationProvider } from './providers/provider.js';
 import { untilStored } from './store-retry.js';
 
@@ -44,6 +45,7 @@ export class Notifier {
     private readonly providers: Providers,
     private readonly policy: RetryPolicy,
     private readonly signal: AbortSignal,
+    private readonly metrics: WorkerMetrics,
   ) {}
 
   async handle(event: TransferEvent, scope: Scope): Promise<Decision> {
@@ -111,9 +113,12 @@ export class Notifier {
     const started = performance.now();
     try {
       await provider.send(composeNotification(channel, event, contact));
-      logger.info('notification sent', { channel, attempt, provider: provider.name, durationMs: Math.round(performance.now() - started) });
+      const ms = performance.now() - started;
+      this.metrics.observeSend(channel, 'sent', ms / 1000);
+      logger.info('notification sent', { channel, attempt, provider: provider.name, durationMs: Math.round(ms) });
       return { channel, error: null, cause: null };
     } catch (error) {
+      this.metrics.observeSend(channel, 'failed', (performance.now() - started) / 1000);
       const message = error instanceof Error ? error.message : String(error);
       logger.warn('notification failed', { channel, attempt, provider: provider.name, kind: failureKind(error), error: message });
       return { channel, error: message, cause: error };

@@ -7,6 +7,8 @@ import { logger } from '../shared/logger.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import { NotificationConsumer, type ConsumerChannels } from './consumer.js';
 import { Notifier, type Providers } from './notifier.js';
+import { closeServer, listen } from '../shared/http-server.js';
+import { WorkerMetrics } from './metrics.js';
 import { createProviders } from './providers/index.js';
 
 export interface WorkerHandle {
@@ -14,6 +16,9 @@ export interface WorkerHandle {
   store: Store;
   broker: Broker<ConsumerChannels>;
   consumer: NotificationConsumer;
+  metrics: WorkerMetrics;
+  /** Where /metrics is served, when WORKER_METRICS_PORT is set. */
+  metricsPort: number | null;
   stop(): Promise<boolean>;
 }
 
@@ -42,13 +47,15 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
 
     // Aborted at stop, so store retries give up and undone deliveries go back to the queue.
     const stopping = new AbortController();
-    const notifier = new Notifier(store, providers, config.retry, stopping.signal);
+    const metrics = new WorkerMetrics();
+    const notifier = new Notifier(store, providers, config.retry, stopping.signal, metrics);
     const consumer = new NotificationConsumer({
       topology: topologyOf(config),
       prefetch: config.workerPrefetch,
       deliveryLimit: config.deliveryLimit,
       notifier,
       workerId,
+      metrics,
     });
     const broker = await Broker.open({
       url: config.amqpUrl,
@@ -69,7 +76,20 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
       prefetch: config.workerPrefetch,
       providers: { email: describe(providers.email), sms: describe(providers.sms) },
     });
-    return { workerId, store, broker, consumer, stop };
+    let metricsPort: number | null = null;
+    if (config.workerMetricsPort !== null) {
+      const { server, port } = await listen((req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end();
+          return;
+        }
+        metrics.registry.metrics().then((text: string) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text));
+      }, config.workerMetricsPort);
+      metricsPort = port;
+      lifecycle.onStop('metrics server', () => closeServer(server, 1000));
+      logger.info('worker metrics listening', { port });
+    }
+    return { workerId, store, broker, consumer, metrics, metricsPort, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -273,6 +273,11 @@ export class PostgresStore implements Store {
     await this.query(`UPDATE outbox SET lease_until = '-infinity', lease_owner = NULL WHERE lease_owner = $1 AND published_at IS NULL`, [owner]);
   }
 
+  async outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }> {
+    const [row] = await this.query('SELECT COUNT(*)::int AS unpublished, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL');
+    return { unpublished: row!.unpublished, oldestCreatedAt: row!.oldest === null ? null : iso(row!.oldest) };
+  }
+
   async loadDelivery(transferId: string): Promise<DeliveryContext | null> {
     if (!isUuid(transferId)) return null;
     const [row] = await this.query(

@@ -149,6 +149,9 @@ export class SqliteStore implements Store {
         `UPDATE outbox SET published_at = ?, lease_owner = NULL WHERE id IN (SELECT value FROM json_each(?)) AND published_at IS NULL`,
       ),
       releaseOutbox: db.prepare('UPDATE outbox SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ? AND published_at IS NULL'),
+      outboxStats: db.prepare<[], { unpublished: number; oldest: string | null }>(
+        'SELECT COUNT(*) AS unpublished, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL',
+      ),
       sender: db.prepare<[string], { owner_name: string; email: string; phone: string }>(
         `SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = ?`,
       ),
@@ -293,6 +296,13 @@ export class SqliteStore implements Store {
 
   releaseOutbox(owner: string): Promise<void> {
     return this.run(() => void this.sql.releaseOutbox.run(owner));
+  }
+
+  outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }> {
+    return this.run(() => {
+      const row = this.sql.outboxStats.get()!;
+      return { unpublished: row.unpublished, oldestCreatedAt: row.oldest };
+    });
   }
 
   loadDelivery(transferId: string): Promise<DeliveryContext | null> {

@@ -28,6 +28,8 @@ export interface Store {
   markPublished(ids: readonly string[]): Promise<void>;
   /** Gives the owner's unpublished events back, so the next relay can take them at once. */
   releaseOutbox(owner: string): Promise<void>;
+  /** How many events wait to be published, and since when the oldest has. */
+  outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }>;
 
   /** What the worker needs to notify for a transfer: whom, and what was already done. Null if unknown. */
   loadDelivery(transferId: string): Promise<DeliveryContext | null>;
