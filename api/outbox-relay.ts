@@ -43,7 +43,8 @@ export class OutboxRelay {
 
   constructor(private readonly options: RelayOptions) {
     this.lease = { owner: `relay-${randomUUID()}`, leaseMs: options.leaseMs };
-    this.batchSize = options.batchSize ?? 500;
+    // Small enough that publishing a batch never holds the event loop long enough to show in request latency.
+    this.batchSize = options.batchSize ?? 128;
     this.maxInMemory = options.maxInMemory ?? 20_000;
   }
 
@@ -82,10 +83,12 @@ export class OutboxRelay {
     if (this.stopped) return;
     try {
       let added = 0;
+      let afterSeq = 0;
       while (this.entries.size < this.maxInMemory) {
         const limit = Math.min(this.batchSize, this.maxInMemory - this.entries.size);
-        const events = await this.options.store.claimOutbox(this.lease, limit);
-        for (const event of events) {
+        const events = await this.options.store.claimOutbox(this.lease, limit, afterSeq);
+        for (const { seq, ...event } of events) {
+          afterSeq = seq;
           if (!this.entries.has(event.id)) {
             this.entries.set(event.id, { event, confirmed: false });
             added++;
@@ -119,7 +122,7 @@ export class OutboxRelay {
     while (!this.stopped && this.entries.size > 0) {
       const publisher = this.options.publisher();
       if (!publisher) return; // brokerConnected() wakes us
-      const batch = [...this.entries.values()].slice(0, this.batchSize);
+      const batch = take(this.entries.values(), this.batchSize);
       const toPublish = batch.filter((e) => !e.confirmed);
       const results = await Promise.allSettled(toPublish.map((e) => this.publish(publisher, e.event)));
       results.forEach((r, i) => {
@@ -167,4 +170,14 @@ export class OutboxRelay {
     }, delay);
     this.retryTimer.unref();
   }
+}
+
+/** The first n of an iterator, without copying a map that may hold thousands of events. */
+function take<T>(values: Iterable<T>, n: number): T[] {
+  const out: T[] = [];
+  for (const value of values) {
+    if (out.length === n) break;
+    out.push(value);
+  }
+  return out;
 }

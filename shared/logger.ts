@@ -63,6 +63,15 @@ export const logger = winston.createLogger({
   transports: [new winston.transports.Console()],
 });
 
+// winston builds the line and pushes it through its stream before it filters by
+// level, so a disabled debug or http call still costs microseconds on hot paths.
+// Check the level first, for every level method at once.
+for (const level of Object.keys(logger.levels)) {
+  const method = level as keyof typeof logger & string;
+  const write = (logger[method] as (...args: unknown[]) => unknown).bind(logger);
+  (logger as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => (logger.isLevelEnabled(level) ? write(...args) : logger);
+}
+
 export function configureLogger(options: { level: string; service: string }): void {
   logger.level = options.level;
   logger.defaultMeta = { service: options.service };

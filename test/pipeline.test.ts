@@ -133,5 +133,23 @@ for (const store of testStores()) describe(`[${store}] the pipeline: API → Rab
       await waitFor('the API to reconnect', async () => (await system.http().get('/ready')).status === 200);
       for (const r of responses) await system.waitNotified(r.body.transferId, 20_000);
     });
+
+    it('When more events pile up than the relay publishes in one batch, then its sweeps stay responsive and publish them all once the broker is back', async () => {
+      await proxy.cut();
+      await waitFor('the API to notice', () => !system.api.broker.isConnected);
+      // Well past one relay batch (128), held in memory and leased to this relay.
+      const ids: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const batch = await Promise.all(Array.from({ length: 5 }, () => system.post(transfer('0.01'))));
+        for (const r of batch) ids.push(r.body.transferId);
+      }
+      // A sweep over our own held events must page through them, not spin on the first page.
+      await system.api.relay.sweep();
+      const started = Date.now();
+      await system.http().get('/health').expect(200);
+      expect(Date.now() - started).to.be.below(1000);
+      await proxy.restore();
+      for (const id of ids) await system.waitNotified(id, 30_000);
+    });
   });
 });

@@ -13,7 +13,7 @@ import {
 import { logger } from '../logger.js';
 import type { NotificationState } from '../notifications.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
-import type { AttemptRecord, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+import type { AttemptRecord, ClaimedEvent, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
 
 /** BIGINT arrives as a string by default; our amounts stay far below 2^53, so numbers are exact. */
 const INT8 = 20;
@@ -249,20 +249,20 @@ export class PostgresStore implements Store {
     return row ? toAccount(row) : null;
   }
 
-  async claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]> {
+  async claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]> {
     // SKIP LOCKED: rows another relay is claiming this instant are left to it, not waited for.
     const rows = await this.query(
       `UPDATE outbox SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
        WHERE seq IN (
          SELECT seq FROM outbox
-         WHERE published_at IS NULL AND (lease_until < now() OR lease_owner = $1)
+         WHERE published_at IS NULL AND seq > $4 AND (lease_until < now() OR lease_owner = $1)
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING seq, id, transfer_id, type, payload, created_at`,
-      [lease.owner, lease.leaseMs, limit],
+      [lease.owner, lease.leaseMs, limit, afterSeq],
     );
     return rows
       .sort((a, b) => a.seq - b.seq)
-      .map((r) => ({ id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
+      .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
   }
 
   async markPublished(ids: readonly string[]): Promise<void> {

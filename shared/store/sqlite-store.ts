@@ -14,7 +14,7 @@ import {
 } from '../ledger.js';
 import type { NotificationState } from '../notifications.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
-import type { AttemptRecord, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+import type { AttemptRecord, ClaimedEvent, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
 
 interface AccountRow {
   id: string;
@@ -104,11 +104,24 @@ const toNotification = (r: NotificationRow): NotificationState => ({
  * them read while one writes). Write transactions start IMMEDIATE, taking the
  * write lock up front, so two transfers never interleave between check and debit.
  */
+interface PendingTransfer {
+  request: TransferRequest;
+  claim: IdempotencyClaim | null;
+  lease: OutboxLease;
+  resolve: (receipt: TransferReceipt) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Transfers committed together at most; the rest wait for the next commit. */
+const MAX_GROUP = 256;
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sql;
   private readonly transferTx;
   private readonly recordTx;
+  private readonly groupTx;
+  private pending: PendingTransfer[] = [];
 
   constructor(file: string, options: { busyTimeoutMs: number }) {
     mkdirSync(path.dirname(file), { recursive: true });
@@ -140,10 +153,10 @@ export class SqliteStore implements Store {
       ),
       transfer: db.prepare<[string], TransferRow>('SELECT * FROM transfers WHERE id = ?'),
       notifications: db.prepare<[string], NotificationRow>('SELECT * FROM notifications WHERE transfer_id = ? ORDER BY channel'),
-      claimOutbox: db.prepare<[string, number, number, string, number], OutboxRow>(
+      claimOutbox: db.prepare<[string, number, number, number, string, number], OutboxRow & { seq: number }>(
         `UPDATE outbox SET lease_owner = ?, lease_until = ?
-         WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND (lease_until < ? OR lease_owner = ?) ORDER BY seq LIMIT ?)
-         RETURNING id, transfer_id, type, payload, created_at`,
+         WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND seq > ? AND (lease_until < ? OR lease_owner = ?) ORDER BY seq LIMIT ?)
+         RETURNING seq, id, transfer_id, type, payload, created_at`,
       ),
       markPublished: db.prepare<[string, string]>(
         `UPDATE outbox SET published_at = ?, lease_owner = NULL WHERE id IN (SELECT value FROM json_each(?)) AND published_at IS NULL`,
@@ -210,6 +223,18 @@ export class SqliteStore implements Store {
       return { replayed: false, transfer, event };
     });
 
+    // Group commit: every transfer runs in its own savepoint (a nested transaction), so one
+    // refused transfer rolls back alone, and all of them share the commit and its fsync.
+    this.groupTx = db.transaction((group: PendingTransfer[]) =>
+      group.map((t) => {
+        try {
+          return { ok: true as const, receipt: this.transferTx(t.request, t.claim, t.lease) };
+        } catch (error) {
+          return { ok: false as const, error };
+        }
+      }),
+    );
+
     this.recordTx = db.transaction((transferId: string, attempts: readonly AttemptRecord[]) => {
       const now = new Date().toISOString();
       for (const a of attempts) this.sql.recordAttempt.run(transferId, a.channel, a.status, a.error, now);
@@ -254,8 +279,34 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
+  /**
+   * Transfers that arrive in the same turn of the event loop commit together: a
+   * synchronous fsync per transfer would otherwise stall every request behind it.
+   * Each still answers only after its commit is durable.
+   */
   executeTransfer(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
-    return this.run(() => this.transferTx.immediate(request, claim, lease));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ request, claim, lease, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.pending.splice(0, MAX_GROUP);
+    if (this.pending.length > 0) setImmediate(() => this.commitGroup());
+    let outcomes;
+    try {
+      outcomes = this.groupTx.immediate(group);
+    } catch (error) {
+      // BEGIN or COMMIT failed: none of the group happened.
+      const failure = translate(error);
+      for (const t of group) t.reject(failure);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok) group[i]!.resolve(outcome.receipt);
+      else group[i]!.reject(translate(outcome.error));
+    });
   }
 
   findTransfer(id: string): Promise<TransferRecord | null> {
@@ -282,11 +333,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]> {
+  claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]> {
     return this.run(() => {
       const now = Date.now();
-      const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, now, lease.owner, limit);
-      return rows.map((r) => ({ id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: r.created_at }));
+      const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, afterSeq, now, lease.owner, limit);
+      return rows
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: r.created_at }));
     });
   }
 

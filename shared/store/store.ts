@@ -23,8 +23,12 @@ export interface Store {
   findTransfer(id: string): Promise<TransferRecord | null>;
   findAccount(id: string): Promise<Account | null>;
 
-  /** Leases unpublished events that are unleased, expired, or already the owner's, oldest first. */
-  claimOutbox(lease: OutboxLease, limit: number): Promise<OutboxEvent[]>;
+  /**
+   * Leases unpublished events that are unleased, expired, or already the owner's,
+   * oldest first, starting after `afterSeq`: a sweep pages through with the last
+   * seq it got, so events it already holds do not come back page after page.
+   */
+  claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]>;
   markPublished(ids: readonly string[]): Promise<void>;
   /** Gives the owner's unpublished events back, so the next relay can take them at once. */
   releaseOutbox(owner: string): Promise<void>;
@@ -54,6 +58,11 @@ export interface OutboxEvent {
   type: string;
   payload: string;
   createdAt: string;
+}
+
+export interface ClaimedEvent extends OutboxEvent {
+  /** Position in the outbox, for paging. */
+  seq: number;
 }
 
 export type TransferReceipt =
