@@ -29,7 +29,20 @@ export function transferRateLimits(config: Config): { perAddress: RequestHandler
     },
   };
   return {
-    perAddress: rateLimit({ ...common, limit: config.rateLimit.perIp, identifier: 'per-address', keyGenerator: (req) => addressKey(req.ip) }),
+    // Headers only from the per-key limit, the one a client can act on; this one sets Retry-After itself when it refuses.
+    perAddress: rateLimit({
+      ...common,
+      standardHeaders: false,
+      limit: config.rateLimit.perIp,
+      identifier: 'per-address',
+      keyGenerator: (req) => addressKey(req.ip),
+      handler: (req, res, next) => {
+        const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const seconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + config.rateLimit.windowMs) - Date.now()) / 1000));
+        res.setHeader('Retry-After', String(seconds));
+        next(new AppError('rate_limited', `too many requests from this address; retry after ${seconds} s`));
+      },
+    }),
     perKey: rateLimit({
       ...common,
       limit: config.rateLimit.perKey,

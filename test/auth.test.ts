@@ -145,13 +145,29 @@ describe('hardening', function () {
   });
   after(async () => system?.stop());
 
-  it('When any response leaves, then it carries security headers and no X-Powered-By', async () => {
-    const res = await system.http().get('/health').expect(200);
-    expect(res.headers['x-powered-by']).to.equal(undefined);
-    expect(res.headers['x-content-type-options']).to.equal('nosniff');
-    expect(res.headers['content-security-policy']).to.contain("default-src 'self'");
-    expect(res.headers['strict-transport-security']).to.be.a('string');
+  it('When a JSON answer leaves, success or error, then it carries the API security headers and no X-Powered-By', async () => {
+    const answers = [
+      await system.http().get('/health').expect(200),
+      await system.post({ fromAccount: 'user-A', toAccount: 'user-B', amount: 1 }).expect(202),
+      await system.http().post('/transfer').send({}).expect(401),
+      await system.http().get('/nowhere').expect(404),
+    ];
+    for (const res of answers) {
+      expect(res.headers['x-powered-by']).to.equal(undefined);
+      expect(res.headers['x-content-type-options']).to.equal('nosniff');
+      expect(res.headers['content-security-policy']).to.equal("default-src 'none';frame-ancestors 'none'");
+      expect(res.headers['strict-transport-security']).to.equal('max-age=31536000; includeSubDomains');
+      expect(res.headers['x-frame-options']).to.equal('DENY');
+      expect(res.headers['referrer-policy']).to.equal('no-referrer');
+      expect(res.headers['cache-control']).to.equal('no-store');
+    }
+  });
+
+  it('When the /docs page is served, then it gets helmet’s full browser set, with what Swagger UI needs', async () => {
+    const res = await system.http().get('/docs/').expect(200);
+    expect(res.headers['content-security-policy']).to.contain("style-src 'self' 'unsafe-inline'");
     expect(res.headers['x-frame-options']).to.equal('SAMEORIGIN');
+    expect(res.headers['cross-origin-opener-policy']).to.equal('same-origin');
   });
 
   it('When a handler fails unexpectedly, then the 500 names no internal detail and the log has it with the request id', async () => {

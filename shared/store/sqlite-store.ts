@@ -343,8 +343,19 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Without an fsync of its own: a mark lost to a power cut only means the event
+   * is published again, which consumers absorb; the next transfer's commit syncs it anyway.
+   */
   markPublished(ids: readonly string[]): Promise<void> {
-    return this.run(() => void this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids)));
+    return this.run(() => {
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids));
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+    });
   }
 
   releaseOutbox(owner: string): Promise<void> {
