@@ -8,7 +8,7 @@ import { topologyExchanges, topologyOf, topologyQueues } from '../shared/broker/
 import { inheritedEnv, loadConfig } from '../shared/config.js';
 import { openStore } from '../shared/store/index.js';
 import { brokerCeiling } from './lib/broker-ceiling.js';
-import { load, type LoadResult } from './lib/load.js';
+import { load, paced, type LoadResult } from './lib/load.js';
 import { Service } from './lib/services.js';
 import { round, summary } from './lib/stats.js';
 
@@ -209,10 +209,9 @@ async function main(): Promise<Results> {
   log(`end-to-end latency at ${SIZES.e2eRate} transfers/s ...`);
   const e2eWorkers = await startWorkers(1, { NOTIFY_LATENCY_MS: '0' });
   const answered: { id: string; at: number }[] = [];
-  await load({
+  await paced({
     url: `${api.url}/transfer`,
-    connections: 8,
-    overallRate: SIZES.e2eRate,
+    rate: SIZES.e2eRate,
     durationS: SIZES.durationS,
     headers: auth(),
     body: transferBody,

@@ -37,7 +37,7 @@ async function main(): Promise<number> {
 
   const config = loadConfig();
   const t = topologyOf(config);
-  const connection = await amqp.connect(config.amqpUrl, { clientProperties: { connection_name: `async-transfers-dlq ${command}` } });
+  const connection = await amqp.connect(config.amqpUrl, { noDelay: true, clientProperties: { connection_name: `async-transfers-dlq ${command}` } });
   connection.on('error', (err: Error) => process.stderr.write(`AMQP connection error: ${err.message}\n`));
   try {
     const channel = await connection.createConfirmChannel();

@@ -14,20 +14,18 @@ export interface LoadOptions {
   connections: number;
   durationS?: number;
   amount?: number;
-  overallRate?: number;
   headers?: Record<string, string>;
   /** A fresh JSON body per request. */
   body: () => unknown;
   onResponse?: (status: number, body: string) => void;
 }
 
-/** autocannon, closed-loop (or at a fixed overall rate), with a body made per request. */
+/** autocannon, closed loop: each connection sends its next request when the last is answered. */
 export async function load(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
     ...(options.amount ? { amount: options.amount } : { duration: options.durationS ?? 10 }),
-    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
     requests: [
       {
         method: 'POST',
@@ -45,4 +43,31 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     non2xx: result.non2xx,
     errors: result.errors,
   };
+}
+
+/**
+ * Requests at evenly spaced instants (an open loop): autocannon's overallRate
+ * sends each second's requests in a burst, which would measure queueing, not latency.
+ */
+export async function paced(options: {
+  url: string;
+  rate: number;
+  durationS: number;
+  headers: Record<string, string>;
+  body: () => unknown;
+  onResponse: (status: number, body: string) => void;
+}): Promise<void> {
+  const total = Math.round(options.rate * options.durationS);
+  const started = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = started + (i * 1000) / options.rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(
+      fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.headers }, body: JSON.stringify(options.body()) }).then(
+        async (response) => options.onResponse(response.status, await response.text()),
+      ),
+    );
+  }
+  await Promise.all(inFlight);
 }

@@ -69,6 +69,12 @@ interface OutboxRow {
   created_at: string;
 }
 
+const isBusy = (error: unknown) => /^SQLITE_BUSY/.test(String((error as { code?: unknown }).code ?? ''));
+
+/** The first retries yield one turn of the event loop; later ones back off to at most 10 ms. */
+const pause = (attempt: number) =>
+  attempt < 3 ? new Promise<void>((resolve) => setImmediate(resolve)) : new Promise<void>((resolve) => setTimeout(resolve, Math.min(10, 2 ** (attempt - 3))));
+
 /** Errors that mean "the database cannot be used right now", as opposed to a bug or a rule. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|PROTOCOL|NOTADB|CORRUPT)/;
 
@@ -101,36 +107,47 @@ const toNotification = (r: NotificationRow): NotificationState => ({
 
 /**
  * The embedded store: one file shared by the API and worker processes (WAL lets
- * them read while one writes). Write transactions start IMMEDIATE, taking the
- * write lock up front, so two transfers never interleave between check and debit.
+ * them read while one writes).
+ *
+ * Every write goes through one queue and is group-committed: the writes that
+ * arrive in the same turn of the event loop run in a single IMMEDIATE transaction
+ * (which takes the write lock up front, so a transfer's check and debit never
+ * interleave with another writer), each in its own savepoint so one that fails
+ * rolls back alone, and all of them share one commit and its fsync. Each caller
+ * still hears back only once its write is durable.
  */
-interface PendingTransfer {
-  request: TransferRequest;
-  claim: IdempotencyClaim | null;
-  lease: OutboxLease;
-  resolve: (receipt: TransferReceipt) => void;
+interface WriteJob {
+  run: () => unknown;
+  /** When waiting for another process's write lock turns into an outage (503). */
+  deadline: number;
+  resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
-/** Transfers committed together at most; the rest wait for the next commit. */
+/** Writes committed together at most; the rest wait for the next commit. */
 const MAX_GROUP = 256;
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sql;
-  private readonly transferTx;
-  private readonly recordTx;
   private readonly groupTx;
-  private pending: PendingTransfer[] = [];
+  private readonly savepoint;
+  private pending: WriteJob[] = [];
+  private groupScheduled = false;
+  private readonly busyTimeoutMs: number;
 
   constructor(file: string, options: { busyTimeoutMs: number }) {
     mkdirSync(path.dirname(file), { recursive: true });
+    this.busyTimeoutMs = options.busyTimeoutMs;
     this.db = new Database(file, { timeout: options.busyTimeoutMs });
     this.db.pragma('journal_mode = WAL');
     // FULL syncs the WAL on every commit: a 202 means the transfer survives a power cut, not only a crash.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.migrateNow();
+    // From here on, waiting for another process's write lock happens between event-loop
+    // turns (see retrying), not in SQLite's busy handler, which sleeps the whole process.
+    this.db.pragma('busy_timeout = 0');
 
     const db = this.db;
     this.sql = {
@@ -184,61 +201,57 @@ export class SqliteStore implements Store {
       revokeApiKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     };
 
-    this.transferTx = db.transaction((request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): TransferReceipt => {
-      if (claim) {
-        const stored = this.sql.byIdempotencyKey.get(claim.key);
-        if (stored) return { replayed: true, transferId: resolveReplay({ transferId: stored.id, requestHash: stored.request_hash }, claim) };
-      }
-      const fromRow = this.sql.account.get(request.fromAccount);
-      const toRow = this.sql.account.get(request.toAccount);
-      const now = new Date();
-      const currency = checkTransfer(request, fromRow && toAccount(fromRow), toRow && toAccount(toRow));
-      const amount = request.amountMinor;
-      // The guard in the WHERE clause is the last line of defence against an overdraft.
-      if (this.sql.debit.run(amount, request.fromAccount, amount).changes !== 1) {
-        throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
-      }
-      this.sql.credit.run(amount, request.toAccount);
-      const transfer = newTransfer(request, currency, now);
-      this.sql.insertTransfer.run(
-        transfer.id,
-        transfer.fromAccount,
-        transfer.toAccount,
-        transfer.amountMinor,
-        transfer.currency,
-        transfer.reference,
-        claim?.key ?? null,
-        claim?.requestHash ?? null,
-        transfer.createdAt,
-      );
-      const domainEvent = transferCompletedEvent(transfer);
-      const event: OutboxEvent = {
-        id: domainEvent.eventId,
-        transferId: transfer.id,
-        type: domainEvent.type,
-        payload: JSON.stringify(domainEvent),
-        createdAt: transfer.createdAt,
-      };
-      this.sql.insertOutbox.run(event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, now.getTime() + lease.leaseMs);
-      return { replayed: false, transfer, event };
-    });
-
-    // Group commit: every transfer runs in its own savepoint (a nested transaction), so one
-    // refused transfer rolls back alone, and all of them share the commit and its fsync.
-    this.groupTx = db.transaction((group: PendingTransfer[]) =>
-      group.map((t) => {
+    // A transaction inside the group's transaction is a savepoint.
+    this.savepoint = db.transaction((fn: () => unknown) => fn());
+    this.groupTx = db.transaction((jobs: WriteJob[]) =>
+      jobs.map((job) => {
         try {
-          return { ok: true as const, receipt: this.transferTx(t.request, t.claim, t.lease) };
+          return { ok: true as const, value: this.savepoint(job.run) };
         } catch (error) {
           return { ok: false as const, error };
         }
       }),
     );
+  }
 
-    this.recordTx = db.transaction((transferId: string, attempts: readonly AttemptRecord[]) => {
-      const now = new Date().toISOString();
-      for (const a of attempts) this.sql.recordAttempt.run(transferId, a.channel, a.status, a.error, now);
-    });
+  /** One transfer, inside the group's transaction: idempotency, the ledger's checks, debit, credit, transfer row, outbox event. */
+  private transferNow(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): TransferReceipt {
+    if (claim) {
+      const stored = this.sql.byIdempotencyKey.get(claim.key);
+      if (stored) return { replayed: true, transferId: resolveReplay({ transferId: stored.id, requestHash: stored.request_hash }, claim) };
+    }
+    const fromRow = this.sql.account.get(request.fromAccount);
+    const toRow = this.sql.account.get(request.toAccount);
+    const now = new Date();
+    const currency = checkTransfer(request, fromRow && toAccount(fromRow), toRow && toAccount(toRow));
+    const amount = request.amountMinor;
+    // The guard in the WHERE clause is the last line of defence against an overdraft.
+    if (this.sql.debit.run(amount, request.fromAccount, amount).changes !== 1) {
+      throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
+    }
+    this.sql.credit.run(amount, request.toAccount);
+    const transfer = newTransfer(request, currency, now);
+    this.sql.insertTransfer.run(
+      transfer.id,
+      transfer.fromAccount,
+      transfer.toAccount,
+      transfer.amountMinor,
+      transfer.currency,
+      transfer.reference,
+      claim?.key ?? null,
+      claim?.requestHash ?? null,
+      transfer.createdAt,
+    );
+    const domainEvent = transferCompletedEvent(transfer);
+    const event: OutboxEvent = {
+      id: domainEvent.eventId,
+      transferId: transfer.id,
+      type: domainEvent.type,
+      payload: JSON.stringify(domainEvent),
+      createdAt: transfer.createdAt,
+    };
+    this.sql.insertOutbox.run(event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, now.getTime() + lease.leaseMs);
+    return { replayed: false, transfer, event };
   }
 
   /** Runs before any statement is prepared: statements need their tables. */
@@ -258,17 +271,71 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
-  private run<T>(fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (error) {
-      return Promise.reject(translate(error));
+  /**
+   * Runs a read. Should the database be busy (a WAL reset by another process), it
+   * tries again on later turns of the event loop rather than in SQLite's busy
+   * handler, which would sleep the whole process. Past SQLITE_BUSY_TIMEOUT_MS it is an outage (503).
+   */
+  private async run<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fn();
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw translate(error);
+        await pause(attempt);
+      }
     }
+  }
+
+  /** Queues a write for the next group commit; resolves with its result once that commit is durable. */
+  private write<T>(run: () => T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ run, deadline: Date.now() + this.busyTimeoutMs, resolve: resolve as (value: unknown) => void, reject });
+      this.scheduleGroup(0);
+    });
+  }
+
+  private scheduleGroup(attempt: number): void {
+    if (this.groupScheduled) return;
+    this.groupScheduled = true;
+    const run = () => {
+      this.groupScheduled = false;
+      this.commitGroup(attempt);
+    };
+    if (attempt === 0) setImmediate(run);
+    else void pause(attempt).then(run);
+  }
+
+  private commitGroup(attempt: number): void {
+    const group = this.pending.splice(0, MAX_GROUP);
+    if (group.length === 0) return;
+    let outcomes;
+    try {
+      outcomes = this.groupTx.immediate(group);
+    } catch (error) {
+      // BEGIN or COMMIT failed: none of the group happened. Another process holding
+      // the write lock: wait for it (the group grows meanwhile) unless that took too long.
+      if (isBusy(error) && group[0]!.deadline > Date.now()) {
+        this.pending.unshift(...group);
+        this.scheduleGroup(attempt + 1);
+        return;
+      }
+      const failure = translate(error);
+      for (const job of group) job.reject(failure);
+      if (this.pending.length > 0) this.scheduleGroup(0);
+      return;
+    }
+    if (this.pending.length > 0) this.scheduleGroup(0);
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok) group[i]!.resolve(outcome.value);
+      else group[i]!.reject(translate(outcome.error));
+    });
   }
 
   seedAccounts(accounts: readonly Account[]): Promise<void> {
     const createdAt = new Date().toISOString();
-    return this.run(() => this.db.transaction(() => accounts.forEach((a) => this.sql.insertAccount.run({ ...a, createdAt }))).immediate());
+    return this.write(() => accounts.forEach((a) => this.sql.insertAccount.run({ ...a, createdAt })));
   }
 
   ping(): Promise<void> {
@@ -279,34 +346,8 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /**
-   * Transfers that arrive in the same turn of the event loop commit together: a
-   * synchronous fsync per transfer would otherwise stall every request behind it.
-   * Each still answers only after its commit is durable.
-   */
   executeTransfer(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ request, claim, lease, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.commitGroup());
-    });
-  }
-
-  private commitGroup(): void {
-    const group = this.pending.splice(0, MAX_GROUP);
-    if (this.pending.length > 0) setImmediate(() => this.commitGroup());
-    let outcomes;
-    try {
-      outcomes = this.groupTx.immediate(group);
-    } catch (error) {
-      // BEGIN or COMMIT failed: none of the group happened.
-      const failure = translate(error);
-      for (const t of group) t.reject(failure);
-      return;
-    }
-    outcomes.forEach((outcome, i) => {
-      if (outcome.ok) group[i]!.resolve(outcome.receipt);
-      else group[i]!.reject(translate(outcome.error));
-    });
+    return this.write(() => this.transferNow(request, claim, lease));
   }
 
   findTransfer(id: string): Promise<TransferRecord | null> {
@@ -334,7 +375,7 @@ export class SqliteStore implements Store {
   }
 
   claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]> {
-    return this.run(() => {
+    return this.write(() => {
       const now = Date.now();
       const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, afterSeq, now, lease.owner, limit);
       return rows
@@ -343,23 +384,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  /**
-   * Without an fsync of its own: a mark lost to a power cut only means the event
-   * is published again, which consumers absorb; the next transfer's commit syncs it anyway.
-   */
   markPublished(ids: readonly string[]): Promise<void> {
-    return this.run(() => {
-      this.db.pragma('synchronous = NORMAL');
-      try {
-        this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids));
-      } finally {
-        this.db.pragma('synchronous = FULL');
-      }
-    });
+    return this.write(() => void this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids)));
   }
 
   releaseOutbox(owner: string): Promise<void> {
-    return this.run(() => void this.sql.releaseOutbox.run(owner));
+    return this.write(() => void this.sql.releaseOutbox.run(owner));
   }
 
   outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }> {
@@ -381,11 +411,14 @@ export class SqliteStore implements Store {
   }
 
   recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
-    return this.run(() => this.recordTx.immediate(transferId, attempts));
+    return this.write(() => {
+      const now = new Date().toISOString();
+      for (const a of attempts) this.sql.recordAttempt.run(transferId, a.channel, a.status, a.error, now);
+    });
   }
 
   insertApiKey(key: StoredApiKey): Promise<boolean> {
-    return this.run(() => this.sql.insertApiKey.run(key.id, key.secretHash, JSON.stringify(key.accounts), key.label, key.createdAt).changes === 1);
+    return this.write(() => this.sql.insertApiKey.run(key.id, key.secretHash, JSON.stringify(key.accounts), key.label, key.createdAt).changes === 1);
   }
 
   findApiKey(id: string): Promise<StoredApiKey | null> {
@@ -400,6 +433,6 @@ export class SqliteStore implements Store {
   }
 
   revokeApiKey(id: string): Promise<boolean> {
-    return this.run(() => this.sql.revokeApiKey.run(new Date().toISOString(), id).changes === 1);
+    return this.write(() => this.sql.revokeApiKey.run(new Date().toISOString(), id).changes === 1);
   }
 }
