@@ -61,28 +61,31 @@ function start(name: string, entry: string, overrides: Record<string, string> = 
   return service;
 }
 
-// --- accounts and a key for the load: 200 accounts, so transfers do not all queue on one row
+// --- 200 accounts, each with its own key as each client would have, so transfers
+// do not all queue on one row and every request authenticates like a real one.
 const ACCOUNTS = Array.from({ length: 200 }, (_, i) => `bench-${i}`);
-let token = '';
+const tokens = new Map<string, string>();
+let readerToken = '';
 async function seed(): Promise<void> {
   const store = await openStore(config);
   try {
     await store.seedAccounts(
       ACCOUNTS.map((id) => ({ id, ownerName: `Bench ${id}`, email: `${id}@bench.example`, phone: '+15550000000', currency: 'USD', balanceMinor: 100_000_000 })),
     );
-    token = (await issueApiKey(store, ACCOUNTS, { label: 'benchmark' })).token;
+    for (const id of ACCOUNTS) tokens.set(id, (await issueApiKey(store, [id], { label: 'benchmark' })).token);
+    readerToken = (await issueApiKey(store, ACCOUNTS, { label: 'benchmark reader' })).token;
   } finally {
     await store.close();
   }
 }
 const pick = () => ACCOUNTS[Math.floor(Math.random() * ACCOUNTS.length)]!;
-function transferBody() {
+function transfer(): { body: { fromAccount: string; toAccount: string; amount: string }; headers: Record<string, string> } {
   const from = pick();
   let to = pick();
   while (to === from) to = pick();
-  return { fromAccount: from, toAccount: to, amount: '0.01' };
+  return { body: { fromAccount: from, toAccount: to, amount: '0.01' }, headers: { authorization: `Bearer ${tokens.get(from)}` } };
 }
-const auth = () => ({ authorization: `Bearer ${token}` });
+const reader = () => ({ authorization: `Bearer ${readerToken}` });
 
 async function startApi(): Promise<{ service: Service; url: string }> {
   const service = start('api', 'api/main.ts');
@@ -128,7 +131,7 @@ const queued = async () => (await (await channel()).checkQueue(topology.workQueu
 /** POSTs `count` transfers as fast as 64 connections go and waits until all are in the work queue. */
 async function backlog(url: string, count: number): Promise<void> {
   const before = await queued();
-  await load({ url: `${url}/transfer`, connections: SIZES.connections, amount: count, headers: auth(), body: transferBody });
+  await load({ url: `${url}/transfer`, connections: SIZES.connections, amount: count, request: transfer });
   const deadline = Date.now() + 120_000;
   while ((await queued()) < before + count) {
     if (Date.now() > deadline) throw new Error('the relay did not publish the backlog');
@@ -188,8 +191,8 @@ async function main(): Promise<Results> {
   const ceilingServer = start('ceiling', 'bench/servers/ceiling.ts');
   const { port: ceilingPort } = (await ceilingServer.ready('listening')) as { port: number };
   const ceilingUrl = `http://127.0.0.1:${ceilingPort}/transfer`;
-  await load({ url: ceilingUrl, connections: SIZES.connections, durationS: SIZES.warmupS, body: transferBody });
-  const express = await measureCpu(ceilingServer, () => load({ url: ceilingUrl, connections: SIZES.connections, durationS: SIZES.durationS, body: transferBody }));
+  await load({ url: ceilingUrl, connections: SIZES.connections, durationS: SIZES.warmupS, request: transfer });
+  const express = await measureCpu(ceilingServer, () => load({ url: ceilingUrl, connections: SIZES.connections, durationS: SIZES.durationS, request: transfer }));
   await ceilingServer.stop();
   log('ceiling: RabbitMQ persistent + confirms -> quorum queue -> consume + ack ...');
   const broker = await brokerCeiling(amqpUrl, `${runId}.ceiling`, { messages: SIZES.brokerMessages, bytes: 420 });
@@ -197,10 +200,8 @@ async function main(): Promise<Results> {
   // 2. POST /transfer at 64 connections (workers stopped: they run elsewhere; the queue just grows)
   log('POST /transfer at 64 connections ...');
   let api = await startApi();
-  await load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.warmupS, headers: auth(), body: transferBody });
-  const postRun = await measureCpu(api.service, () =>
-    load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, headers: auth(), body: transferBody }),
-  );
+  await load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.warmupS, request: transfer });
+  const postRun = await measureCpu(api.service, () => load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, request: transfer }));
   const post = { ...postRun, ratioToCeiling: round(postRun.requestsPerSecond / express.requestsPerSecond, 2) };
   await sleep(2000);
   await (await channel()).purgeQueue(topology.workQueue);
@@ -213,8 +214,7 @@ async function main(): Promise<Results> {
     url: `${api.url}/transfer`,
     rate: SIZES.e2eRate,
     durationS: SIZES.durationS,
-    headers: auth(),
-    body: transferBody,
+    request: transfer,
     onResponse: (status, body) => {
       if (status === 202) answered.push({ id: (JSON.parse(body) as { transferId: string }).transferId, at: Date.now() });
     },
@@ -222,7 +222,7 @@ async function main(): Promise<Results> {
   const e2e: number[] = [];
   for (const { id, at } of answered) {
     for (let tries = 0; ; tries++) {
-      const view = (await (await fetch(`${api.url}/transfers/${id}`, { headers: auth() })).json()) as { status: string; notifications: { updatedAt: string }[] };
+      const view = (await (await fetch(`${api.url}/transfers/${id}`, { headers: reader() })).json()) as { status: string; notifications: { updatedAt: string }[] };
       if (view.status === 'notified') {
         e2e.push(Math.max(...view.notifications.map((n) => Date.parse(n.updatedAt))) - at);
         break;
@@ -269,9 +269,9 @@ async function main(): Promise<Results> {
   log(`async vs inline (${notifyLatencyMs} ms per send) ...`);
   const inlineServer = start('inline', 'bench/servers/inline.ts', { NOTIFY_LATENCY_MS: String(notifyLatencyMs) });
   const { port: inlinePort } = (await inlineServer.ready('listening')) as { port: number };
-  const inline = await load({ url: `http://127.0.0.1:${inlinePort}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, body: transferBody });
+  const inline = await load({ url: `http://127.0.0.1:${inlinePort}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, request: transfer });
   await inlineServer.stop();
-  const asyncSide = await load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, headers: auth(), body: transferBody });
+  const asyncSide = await load({ url: `${api.url}/transfer`, connections: SIZES.connections, durationS: SIZES.durationS, request: transfer });
   await api.service.stop();
   await sleep(500);
   await (await channel()).purgeQueue(topology.workQueue);

@@ -14,10 +14,8 @@ export interface LoadOptions {
   connections: number;
   durationS?: number;
   amount?: number;
-  headers?: Record<string, string>;
-  /** A fresh JSON body per request. */
-  body: () => unknown;
-  onResponse?: (status: number, body: string) => void;
+  /** A fresh JSON body (and its headers) per request. */
+  request: () => { body: unknown; headers?: Record<string, string> };
 }
 
 /** autocannon, closed loop: each connection sends its next request when the last is answered. */
@@ -29,9 +27,10 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     requests: [
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
-        setupRequest: (request: autocannon.Request) => ({ ...request, body: JSON.stringify(options.body()) }),
-        ...(options.onResponse ? { onResponse: (status: number, body: string) => options.onResponse!(status, body) } : {}),
+        setupRequest: (request: autocannon.Request) => {
+          const next = options.request();
+          return { ...request, headers: { 'content-type': 'application/json', ...next.headers }, body: JSON.stringify(next.body) };
+        },
       },
     ],
   });
@@ -53,8 +52,7 @@ export async function paced(options: {
   url: string;
   rate: number;
   durationS: number;
-  headers: Record<string, string>;
-  body: () => unknown;
+  request: () => { body: unknown; headers?: Record<string, string> };
   onResponse: (status: number, body: string) => void;
 }): Promise<void> {
   const total = Math.round(options.rate * options.durationS);
@@ -63,8 +61,9 @@ export async function paced(options: {
   for (let i = 0; i < total; i++) {
     const wait = started + (i * 1000) / options.rate - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const next = options.request();
     inFlight.push(
-      fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json', ...options.headers }, body: JSON.stringify(options.body()) }).then(
+      fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json', ...next.headers }, body: JSON.stringify(next.body) }).then(
         async (response) => options.onResponse(response.status, await response.text()),
       ),
     );
