@@ -22,6 +22,25 @@ const types = {
     oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+const TRANSFER_WRITE = `
+  WITH locked AS (
+    SELECT id FROM accounts WHERE id IN ($2, $3) ORDER BY id FOR UPDATE
+  ), debit AS (
+    UPDATE accounts SET balance_minor = balance_minor - $4
+    WHERE id = $2 AND balance_minor >= $4 AND (SELECT count(*) FROM locked) = 2
+    RETURNING id
+  ), credit AS (
+    UPDATE accounts SET balance_minor = balance_minor + $4 WHERE id = $3 AND EXISTS (SELECT 1 FROM debit)
+    RETURNING id
+  ), transfer AS (
+    INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, reference, idempotency_key, request_hash, created_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM credit)
+    RETURNING id
+  )
+  INSERT INTO outbox (id, transfer_id, type, payload, created_at, lease_owner, lease_until)
+  SELECT $10, id, $11, $12, $9, $13, now() + make_interval(secs => $14::double precision / 1000) FROM transfer
+  RETURNING id`;
+
 /** The advisory lock a transaction holds while it processes an Idempotency-Key. */
 export const idempotencyLockName = (key: string) => `idempotency:${key}`;
 
@@ -136,17 +155,23 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async query(sql: string, params: unknown[] = []): Promise<Row[]> {
+  /** Runs fn on a pooled connection outside a transaction (each statement commits on its own). */
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.connect();
     let broken = false;
     try {
-      return (await client.query(sql, params)).rows;
+      return await fn(client);
     } catch (error) {
       broken = isUnavailable(error);
       throw translate(error);
     } finally {
       client.release(broken);
     }
+  }
+
+  /** One statement; `name` makes it a prepared statement, parsed once per connection. */
+  private async query(sql: string, params: unknown[] = [], name?: string): Promise<Row[]> {
+    return this.withClient(async (c) => (await c.query(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows);
   }
 
   private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -186,51 +211,61 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  /**
+   * Two round trips: read both accounts and run the ledger's checks, then one
+   * statement that locks both rows in id order (no deadlock between A->B and
+   * B->A), debits under a balance guard, credits, and inserts the transfer and its
+   * outbox event, atomically. The guard settles the one race the read leaves open
+   * (the balance moving in between); ids and currencies never change. With an
+   * Idempotency-Key the whole runs in a transaction holding the key's advisory lock.
+   */
   executeTransfer(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
+    if (!claim) return this.withClient((c) => this.transfer(c, request, null, lease));
     return this.transaction(async (c) => {
-      if (claim) {
-        // Another replica holding this key right now is still processing it: answer 409 rather than wait.
-        const { rows: lock } = await c.query('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS got', [idempotencyLockName(claim.key)]);
-        if (!lock[0].got) throw new AppError('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry shortly');
-        const { rows } = await c.query('SELECT id, request_hash FROM transfers WHERE idempotency_key = $1', [claim.key]);
-        if (rows[0]) return { replayed: true, transferId: resolveReplay({ transferId: rows[0].id, requestHash: rows[0].request_hash }, claim) };
-      }
-      const { rows: locked } = await c.query('SELECT * FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
-        [request.fromAccount, request.toAccount],
-      ]);
-      const from = locked.find((r) => r.id === request.fromAccount);
-      const to = locked.find((r) => r.id === request.toAccount);
-      const currency = checkTransfer(request, from && toAccount(from), to && toAccount(to));
-      const amount = request.amountMinor;
-      const debit = await c.query('UPDATE accounts SET balance_minor = balance_minor - $1 WHERE id = $2 AND balance_minor >= $1', [amount, request.fromAccount]);
-      if (debit.rowCount !== 1) throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
-      await c.query('UPDATE accounts SET balance_minor = balance_minor + $1 WHERE id = $2', [amount, request.toAccount]);
-      const transfer = newTransfer(request, currency, new Date());
-      await c.query(
-        `INSERT INTO transfers (id, from_account, to_account, amount_minor, currency, reference, idempotency_key, request_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [transfer.id, transfer.fromAccount, transfer.toAccount, amount, currency, transfer.reference, claim?.key ?? null, claim?.requestHash ?? null, transfer.createdAt],
-      );
-      const domainEvent = transferCompletedEvent(transfer);
-      const event: OutboxEvent = {
-        id: domainEvent.eventId,
-        transferId: transfer.id,
-        type: domainEvent.type,
-        payload: JSON.stringify(domainEvent),
-        createdAt: transfer.createdAt,
-      };
-      await c.query(
-        `INSERT INTO outbox (id, transfer_id, type, payload, created_at, lease_owner, lease_until)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::double precision / 1000))`,
-        [event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, lease.leaseMs],
-      );
-      return { replayed: false, transfer, event };
+      // Another replica holding this key right now is still processing it: answer 409 rather than wait.
+      const { rows: lock } = await c.query({ name: 'idempotency-lock', text: 'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS got', values: [idempotencyLockName(claim.key)] });
+      if (!lock[0].got) throw new AppError('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry shortly');
+      const { rows } = await c.query({ name: 'idempotency-find', text: 'SELECT id, request_hash FROM transfers WHERE idempotency_key = $1', values: [claim.key] });
+      if (rows[0]) return { replayed: true, transferId: resolveReplay({ transferId: rows[0].id, requestHash: rows[0].request_hash }, claim) };
+      return this.transfer(c, request, claim, lease);
     });
+  }
+
+  private async transfer(c: pg.PoolClient, request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): Promise<TransferReceipt> {
+    const { rows: found } = await c.query({ name: 'accounts-pair', text: 'SELECT * FROM accounts WHERE id IN ($1, $2)', values: [request.fromAccount, request.toAccount] });
+    const from = found.find((r) => r.id === request.fromAccount);
+    const to = found.find((r) => r.id === request.toAccount);
+    const currency = checkTransfer(request, from && toAccount(from), to && toAccount(to));
+    const transfer = newTransfer(request, currency, new Date());
+    const domainEvent = transferCompletedEvent(transfer);
+    const event: OutboxEvent = {
+      id: domainEvent.eventId,
+      transferId: transfer.id,
+      type: domainEvent.type,
+      payload: JSON.stringify(domainEvent),
+      createdAt: transfer.createdAt,
+    };
+    const values = [
+      transfer.id, transfer.fromAccount, transfer.toAccount, transfer.amountMinor, currency, transfer.reference,
+      claim?.key ?? null, claim?.requestHash ?? null, transfer.createdAt,
+      event.id, event.type, event.payload, lease.owner, lease.leaseMs,
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const written = await c.query({ name: 'transfer-write', text: TRANSFER_WRITE, values });
+        // The guard refused: the balance dropped between the read and the write.
+        if (written.rowCount !== 1) throw new AppError('insufficient_funds', `account ${request.fromAccount} has insufficient funds`);
+        return { replayed: false, transfer, event };
+      } catch (error) {
+        // A deadlock the ordered lock should prevent is still retried: the statement is atomic.
+        if ((error as { code?: string }).code !== '40P01' || attempt >= 3 || claim) throw error;
+      }
+    }
   }
 
   async findTransfer(id: string): Promise<TransferRecord | null> {
     if (!isUuid(id)) return null;
-    const [row] = await this.query(`SELECT t.*, ${NOTIFICATIONS_JSON} AS notifications FROM transfers t WHERE t.id = $1`, [id]);
+    const [row] = await this.query(`SELECT t.*, ${NOTIFICATIONS_JSON} AS notifications FROM transfers t WHERE t.id = $1`, [id], 'find-transfer');
     if (!row) return null;
     return {
       id: row.id,
@@ -245,7 +280,7 @@ export class PostgresStore implements Store {
   }
 
   async findAccount(id: string): Promise<Account | null> {
-    const [row] = await this.query('SELECT * FROM accounts WHERE id = $1', [id]);
+    const [row] = await this.query('SELECT * FROM accounts WHERE id = $1', [id], 'find-account');
     return row ? toAccount(row) : null;
   }
 
@@ -258,15 +293,14 @@ export class PostgresStore implements Store {
          WHERE published_at IS NULL AND seq > $4 AND (lease_until < now() OR lease_owner = $1)
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING seq, id, transfer_id, type, payload, created_at`,
-      [lease.owner, lease.leaseMs, limit, afterSeq],
-    );
+      [lease.owner, lease.leaseMs, limit, afterSeq], 'claim-outbox');
     return rows
       .sort((a, b) => a.seq - b.seq)
       .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
   }
 
   async markPublished(ids: readonly string[]): Promise<void> {
-    await this.query('UPDATE outbox SET published_at = now(), lease_owner = NULL WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [ids]);
+    await this.query('UPDATE outbox SET published_at = now(), lease_owner = NULL WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [ids], 'mark-published');
   }
 
   async releaseOutbox(owner: string): Promise<void> {
@@ -283,8 +317,7 @@ export class PostgresStore implements Store {
     const [row] = await this.query(
       `SELECT a.owner_name, a.email, a.phone, ${NOTIFICATIONS_JSON} AS notifications
        FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1`,
-      [transferId],
-    );
+      [transferId], 'load-delivery');
     if (!row) return null;
     return { contact: { name: row.owner_name, email: row.email, phone: row.phone }, notifications: toNotifications(row.notifications) };
   }
@@ -298,8 +331,7 @@ export class PostgresStore implements Store {
          status = EXCLUDED.status, attempts = notifications.attempts + 1,
          last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at
        WHERE notifications.status <> 'sent'`,
-      [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error)],
-    );
+      [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error)], 'record-attempts');
   }
 
   async insertApiKey(key: StoredApiKey): Promise<boolean> {
@@ -311,7 +343,7 @@ export class PostgresStore implements Store {
   }
 
   async findApiKey(id: string): Promise<StoredApiKey | null> {
-    const [row] = await this.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    const [row] = await this.query('SELECT * FROM api_keys WHERE id = $1', [id], 'find-api-key');
     return row ? toApiKey(row) : null;
   }
 
