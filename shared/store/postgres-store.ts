@@ -5,7 +5,6 @@ import {
   checkTransfer,
   newTransfer,
   resolveReplay,
-  transferCompletedEvent,
   type Account,
   type IdempotencyClaim,
   type TransferRequest,
@@ -13,7 +12,7 @@ import {
 import { logger } from '../logger.js';
 import type { NotificationState } from '../notifications.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
-import type { AttemptRecord, ClaimedEvent, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
 
 /** BIGINT arrives as a string by default; our amounts stay far below 2^53, so numbers are exact. */
 const INT8 = 20;
@@ -237,14 +236,7 @@ export class PostgresStore implements Store {
     const to = found.find((r) => r.id === request.toAccount);
     const currency = checkTransfer(request, from && toAccount(from), to && toAccount(to));
     const transfer = newTransfer(request, currency, new Date());
-    const domainEvent = transferCompletedEvent(transfer);
-    const event: OutboxEvent = {
-      id: domainEvent.eventId,
-      transferId: transfer.id,
-      type: domainEvent.type,
-      payload: JSON.stringify(domainEvent),
-      createdAt: transfer.createdAt,
-    };
+    const event = outboxEventFor(transfer);
     const values = [
       transfer.id, transfer.fromAccount, transfer.toAccount, transfer.amountMinor, currency, transfer.reference,
       claim?.key ?? null, claim?.requestHash ?? null, transfer.createdAt,

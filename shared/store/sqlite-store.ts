@@ -7,14 +7,13 @@ import {
   checkTransfer,
   newTransfer,
   resolveReplay,
-  transferCompletedEvent,
   type Account,
   type IdempotencyClaim,
   type TransferRequest,
 } from '../ledger.js';
 import type { NotificationState } from '../notifications.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
-import type { AttemptRecord, ClaimedEvent, DeliveryContext, OutboxEvent, OutboxLease, Store, TransferReceipt, TransferRecord } from './store.js';
+import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
 
 interface AccountRow {
   id: string;
@@ -242,14 +241,7 @@ export class SqliteStore implements Store {
       claim?.requestHash ?? null,
       transfer.createdAt,
     );
-    const domainEvent = transferCompletedEvent(transfer);
-    const event: OutboxEvent = {
-      id: domainEvent.eventId,
-      transferId: transfer.id,
-      type: domainEvent.type,
-      payload: JSON.stringify(domainEvent),
-      createdAt: transfer.createdAt,
-    };
+    const event = outboxEventFor(transfer);
     this.sql.insertOutbox.run(event.id, event.transferId, event.type, event.payload, event.createdAt, lease.owner, now.getTime() + lease.leaseMs);
     return { replayed: false, transfer, event };
   }

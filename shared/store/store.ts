@@ -1,5 +1,5 @@
 import type { StoredApiKey } from '../api-keys.js';
-import type { Account, IdempotencyClaim, Transfer, TransferRequest } from '../ledger.js';
+import { transferCompletedEvent, type Account, type IdempotencyClaim, type Transfer, type TransferRequest } from '../ledger.js';
 import type { Channel, Contact, NotificationState, NotificationStatus } from '../notifications.js';
 
 /**
@@ -82,4 +82,10 @@ export interface AttemptRecord {
   channel: Channel;
   status: NotificationStatus;
   error: string | null;
+}
+
+/** The outbox row for a new transfer: its transfer.completed event, serialized once, as the relay will publish it. */
+export function outboxEventFor(transfer: Transfer): OutboxEvent {
+  const domainEvent = transferCompletedEvent(transfer);
+  return { id: domainEvent.eventId, transferId: transfer.id, type: domainEvent.type, payload: JSON.stringify(domainEvent), createdAt: transfer.createdAt };
 }
