@@ -29,6 +29,7 @@ async function main(): Promise<number> {
     if (command === 'create') {
       const accounts = values.accounts!.split(',').map((a) => a.trim()).filter(Boolean);
       const key = await issueApiKey(store, accounts, { label: values.label ?? null });
+      if (!key.created) throw new Error(`a key with id ${key.id} exists already; run create again`);
       process.stdout.write(`${key.token}\n`);
       process.stderr.write(`key ${key.id} created for ${accounts.join(', ')}; it is shown this once, store it now\n`);
     } else if (command === 'list') {

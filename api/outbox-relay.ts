@@ -19,16 +19,21 @@ interface Entry {
   event: OutboxEvent;
   /** Confirmed by the broker but not yet marked in the table: mark it, never publish it again. */
   confirmed: boolean;
+  /** When this relay's lease on it was last taken or renewed (ms). */
+  leasedAt: number;
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** Ids of events this relay published lately, so a sweep racing a mark never publishes one again. */
+const RECENT_IDS = 10_000;
 
 /**
  * Moves committed outbox events to the broker. The API hands it each event it
- * commits (already leased to this relay), so publishing costs no extra query;
- * a periodic sweep picks up whatever that missed: events left by a crashed
- * process, or held back while the broker or the database was away. An event
- * is marked published only after the broker's confirm.
+ * commits (already leased to this relay), so publishing costs no extra query.
+ * A periodic sweep renews the leases of the events it holds (so no other relay
+ * takes them while, say, the broker is away) and picks up events whose lease ran
+ * out: left by a crashed process, released at a shutdown, or committed while this
+ * relay's memory was full. An event is marked published only after the broker's confirm.
  */
 export class OutboxRelay {
   readonly lease: OutboxLease;
@@ -38,8 +43,10 @@ export class OutboxRelay {
   private draining: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
   private failures = 0;
   private stopped = false;
+  private readonly recent = new Set<string>();
 
   constructor(private readonly options: RelayOptions) {
     this.lease = { owner: `relay-${randomUUID()}`, leaseMs: options.leaseMs };
@@ -54,9 +61,11 @@ export class OutboxRelay {
     this.sweepTimer.unref();
   }
 
-  /** A freshly committed event; it stays leased in the table if memory is full, and a sweep brings it back. */
+  /** A freshly committed event. If memory is full it waits in the table until its lease runs out and a sweep takes it. */
   enqueue(event: OutboxEvent): void {
-    if (this.entries.size < this.maxInMemory) this.entries.set(event.id, { event, confirmed: false });
+    if (!this.entries.has(event.id) && this.entries.size < this.maxInMemory) {
+      this.entries.set(event.id, { event, confirmed: false, leasedAt: Date.now() });
+    }
     this.wake();
   }
 
@@ -78,19 +87,29 @@ export class OutboxRelay {
     });
   }
 
-  /** Claims events nobody is publishing: ours after a failure, or another process's whose lease ran out. */
-  async sweep(): Promise<void> {
-    if (this.stopped) return;
+  /** Renews the leases it holds, then claims what nobody holds. One sweep at a time; a call during one waits for it. */
+  sweep(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.sweeping ??= this.sweepOnce().finally(() => {
+      this.sweeping = null;
+      this.wake();
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<void> {
     try {
+      await this.renewLeases();
       let added = 0;
       let afterSeq = 0;
-      while (this.entries.size < this.maxInMemory) {
+      while (!this.stopped && this.entries.size < this.maxInMemory) {
         const limit = Math.min(this.batchSize, this.maxInMemory - this.entries.size);
         const events = await this.options.store.claimOutbox(this.lease, limit, afterSeq);
+        const now = Date.now();
         for (const { seq, ...event } of events) {
           afterSeq = seq;
-          if (!this.entries.has(event.id)) {
-            this.entries.set(event.id, { event, confirmed: false });
+          if (!this.entries.has(event.id) && !this.recent.has(event.id)) {
+            this.entries.set(event.id, { event, confirmed: false, leasedAt: now });
             added++;
           }
         }
@@ -100,13 +119,30 @@ export class OutboxRelay {
     } catch (error) {
       logger.warn('outbox sweep failed, will retry', { error: (error as Error).message });
     }
-    this.wake();
+  }
+
+  /** Only leases past half their life, so a long outage costs a renewal now and then, not a rewrite per sweep. */
+  private async renewLeases(): Promise<void> {
+    const due = Date.now() - this.lease.leaseMs / 2;
+    const stale = [...this.entries.values()].filter((e) => e.leasedAt < due);
+    for (let i = 0; i < stale.length; i += 500) {
+      const chunk = stale.slice(i, i + 500);
+      const renewed = new Set(await this.options.store.renewLeases(this.lease, chunk.map((e) => e.event.id)));
+      const now = Date.now();
+      for (const e of chunk) {
+        if (renewed.has(e.event.id)) e.leasedAt = now;
+        // Lost (another relay took it after all, or it is published): not ours to publish any more.
+        else this.entries.delete(e.event.id);
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // A claim landing after the release below would leave events leased to a relay that is gone.
+    await this.sweeping;
     await this.draining;
     // Hand unpublished events back so the next relay publishes them without waiting out the lease.
     await this.options.store.releaseOutbox(this.lease.owner).catch((error: Error) =>
@@ -133,7 +169,10 @@ export class OutboxRelay {
       if (confirmed.length > 0) {
         try {
           await this.options.store.markPublished(confirmed.map((e) => e.event.id));
-          for (const e of confirmed) this.entries.delete(e.event.id);
+          for (const e of confirmed) {
+            this.entries.delete(e.event.id);
+            this.remember(e.event.id);
+          }
         } catch (error) {
           logger.warn('could not mark published events; will retry marking them', {
             count: confirmed.length,
@@ -159,6 +198,11 @@ export class OutboxRelay {
       contentType: 'application/json',
       appId: 'async-transfers-api',
     });
+  }
+
+  private remember(id: string): void {
+    this.recent.add(id);
+    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value!);
   }
 
   private backOff(): void {

@@ -64,6 +64,8 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       throw new AppError('transfer_not_found', `transfer ${req.params.id} does not exist`);
     }
     const notifications = notificationStates(transfer.notifications, transfer.createdAt);
+    // The notifications are the sender's; their errors can quote the sender's address, so only the sender sees them.
+    const sender = mayActFor(principal, transfer.fromAccount);
     const body: TransferView = {
       transferId: transfer.id,
       status: transferStatus(notifications),
@@ -73,7 +75,7 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       currency: transfer.currency,
       reference: transfer.reference,
       createdAt: transfer.createdAt,
-      notifications: notifications.map(({ lastError, ...n }) => (lastError === null ? n : { ...n, lastError })),
+      notifications: notifications.map(({ lastError, ...n }) => (lastError === null || !sender ? n : { ...n, lastError })),
     };
     res.json(body);
   });

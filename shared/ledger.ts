@@ -55,10 +55,8 @@ export function checkTransfer(request: TransferRequest, from: Account | undefine
   if (!to) throw new AppError('account_not_found', `account ${request.toAccount} does not exist`);
   const currency = request.currency ?? from.currency;
   if (from.currency !== currency || to.currency !== currency) {
-    throw new AppError('currency_mismatch', `both accounts must hold ${currency}`, {
-      fromAccountCurrency: from.currency,
-      toAccountCurrency: to.currency,
-    });
+    // No details: the payee's currency is not the caller's to learn.
+    throw new AppError('currency_mismatch', `both accounts must hold ${currency}`);
   }
   if (from.balanceMinor < request.amountMinor) {
     throw new AppError('insufficient_funds', `account ${from.id} has insufficient funds for ${formatMinor(request.amountMinor)} ${currency}`);

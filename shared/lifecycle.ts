@@ -28,7 +28,7 @@ export class Lifecycle {
       timer.unref();
     });
     const disposeAll = (async () => {
-      for (const { name, dispose } of this.disposers.reverse()) {
+      for (const { name, dispose } of [...this.disposers].reverse()) {
         try {
           await dispose();
         } catch (error) {

@@ -103,6 +103,11 @@ for (const store of testStores()) describe(`[${store}] the pipeline: API → Rab
       expect(dead!.properties.correlationId).to.equal(res.body.transferId);
       expect(String(dead!.properties.headers![HEADERS.failureReason])).to.equal('sms: permanent failure: recipient rejected');
       expect(dead!.properties.headers![HEADERS.channel]).to.equal('sms');
+
+      // The payee sees the transfer, but not the errors of the sender's notifications.
+      const asPayee = await system.http().get(`/transfers/${res.body.transferId}`).set(await system.auth('user-B')).expect(200);
+      expect(asPayee.body.status).to.equal('notification_failed');
+      expect(asPayee.body.notifications.map((n: { lastError?: string }) => n.lastError)).to.deep.equal([undefined, undefined]);
     });
   });
 

@@ -48,7 +48,16 @@ export class Notifier {
     private readonly metrics: WorkerMetrics,
   ) {}
 
-  async handle(event: TransferEvent, scope: Scope): Promise<Decision> {
+  /**
+   * Deliveries of one transfer take turns within a worker: two copies in hand at
+   * once (a duplicate publish, an original and its retry) would otherwise both
+   * read "pending" and both send.
+   */
+  handle(event: TransferEvent, scope: Scope): Promise<Decision> {
+    return this.oneAtATime(event.transfer.id, () => this.handleNow(event, scope));
+  }
+
+  private async handleNow(event: TransferEvent, scope: Scope): Promise<Decision> {
     const transferId = event.transfer.id;
     const delivery = await untilStored(() => this.store.loadDelivery(transferId), this.signal);
     if (!delivery) return { retries: [], parked: [{ channel: null, attempt: scope.attempt, reason: `transfer ${transferId} is not in the store` }] };
@@ -87,7 +96,11 @@ export class Notifier {
    * record its unsent channels as failed and park them, so the failure is
    * visible in GET /transfers/:id and replayable from the dead-letter queue.
    */
-  async quarantine(event: TransferEvent, scope: Scope, reason: string): Promise<Decision> {
+  quarantine(event: TransferEvent, scope: Scope, reason: string): Promise<Decision> {
+    return this.oneAtATime(event.transfer.id, () => this.quarantineNow(event, scope, reason));
+  }
+
+  private async quarantineNow(event: TransferEvent, scope: Scope, reason: string): Promise<Decision> {
     const transferId = event.transfer.id;
     const delivery = await untilStored(() => this.store.loadDelivery(transferId), this.signal);
     if (!delivery) return { retries: [], parked: [{ channel: null, attempt: scope.attempt, reason }] };
@@ -96,6 +109,19 @@ export class Notifier {
       .map((s) => s.channel);
     await untilStored(() => this.store.recordAttempts(transferId, channels.map((channel) => ({ channel, status: 'failed', error: reason }))), this.signal);
     return { retries: [], parked: channels.map((channel) => ({ channel, attempt: scope.attempt, reason: `${channel}: ${reason}` })) };
+  }
+
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  private oneAtATime<T>(transferId: string, work: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(transferId) ?? Promise.resolve();
+    const mine = before.then(work, work);
+    const settled = mine.catch(() => undefined);
+    this.turns.set(transferId, settled);
+    void settled.then(() => {
+      if (this.turns.get(transferId) === settled) this.turns.delete(transferId);
+    });
+    return mine;
   }
 
   /**

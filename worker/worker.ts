@@ -83,7 +83,13 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
           res.writeHead(404).end();
           return;
         }
-        metrics.registry.metrics().then((text: string) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text));
+        metrics.registry.metrics().then(
+          (text: string) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+          (error: Error) => {
+            logger.warn('collecting metrics failed', { error: error.message });
+            res.writeHead(500).end();
+          },
+        );
       }, config.workerMetricsPort);
       metricsPort = port;
       lifecycle.onStop('metrics server', () => closeServer(server, 1000));

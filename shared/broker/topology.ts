@@ -74,7 +74,12 @@ export async function assertTopology(channel: Channel, t: Topology, options: { d
   await channel.assertExchange(t.deadExchange, 'topic', { durable: true });
   await channel.assertExchange(t.retryExchange, 'direct', { durable: true });
 
-  await channel.assertQueue(t.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.assertQueue(t.deadQueue, {
+    durable: true,
+    // RabbitMQ 4 gives quorum queues a delivery limit of 20 by default and drops what exceeds it;
+    // listing parked messages (get, then hand back) counts as deliveries. Parked means kept.
+    arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 1_000_000 },
+  });
   await channel.bindQueue(t.deadQueue, t.deadExchange, '#');
 
   await channel.assertQueue(t.workQueue, {

@@ -56,8 +56,11 @@ function isUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && /^(08|53|57)/.test(code)) return true;
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/.test(message);
 }
+
+/** Deadlocks and serialization failures: the transaction was rolled back whole and may simply run again. */
+const isRetryable = (error: unknown) => /^(40P01|40001)$/.test(String((error as { code?: unknown }).code ?? ''));
 
 function translate(error: unknown): unknown {
   if (error instanceof AppError) return error;
@@ -111,6 +114,11 @@ export class PostgresStore implements Store {
       max: options.poolMax,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
+      // The server gives up first (57014, rolled back, an outage: 503) so that the
+      // client-side timeout, after which an outcome would be unknown, never fires in practice.
+      statement_timeout: 10_000,
+      lock_timeout: 5000,
+      idle_in_transaction_session_timeout: 15_000,
       query_timeout: 15_000,
       application_name: 'async-transfers',
       types,
@@ -174,20 +182,23 @@ export class PostgresStore implements Store {
   }
 
   private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      broken = isUnavailable(error);
-      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-      throw translate(error);
-    } finally {
-      // A client whose connection failed must not go back into the pool.
-      client.release(broken);
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        broken = isUnavailable(error);
+        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
+        if (isRetryable(error) && attempt < 3) continue;
+        throw translate(error);
+      } finally {
+        // A client whose connection failed (or timed out mid-query) must not go back into the pool.
+        client.release(broken);
+      }
     }
   }
 
@@ -250,7 +261,8 @@ export class PostgresStore implements Store {
         return { replayed: false, transfer, event };
       } catch (error) {
         // A deadlock the ordered lock should prevent is still retried: the statement is atomic.
-        if ((error as { code?: string }).code !== '40P01' || attempt >= 3 || claim) throw error;
+        // Inside a transaction (with a key) the whole transaction retries instead.
+        if (!isRetryable(error) || attempt >= 3 || claim) throw error;
       }
     }
   }
@@ -282,13 +294,23 @@ export class PostgresStore implements Store {
       `UPDATE outbox SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
        WHERE seq IN (
          SELECT seq FROM outbox
-         WHERE published_at IS NULL AND seq > $4 AND (lease_until < now() OR lease_owner = $1)
+         WHERE published_at IS NULL AND seq > $4 AND lease_until < now()
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING seq, id, transfer_id, type, payload, created_at`,
       [lease.owner, lease.leaseMs, limit, afterSeq], 'claim-outbox');
     return rows
       .sort((a, b) => a.seq - b.seq)
       .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
+  }
+
+  async renewLeases(lease: OutboxLease, ids: readonly string[]): Promise<string[]> {
+    const rows = await this.query(
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND published_at IS NULL RETURNING id`,
+      [ids, lease.owner, lease.leaseMs],
+      'renew-leases',
+    );
+    return rows.map((r) => r.id as string);
   }
 
   async markPublished(ids: readonly string[]): Promise<void> {

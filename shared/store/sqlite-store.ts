@@ -104,17 +104,7 @@ const toNotification = (r: NotificationRow): NotificationState => ({
   updatedAt: r.updated_at,
 });
 
-/**
- * The embedded store: one file shared by the API and worker processes (WAL lets
- * them read while one writes).
- *
- * Every write goes through one queue and is group-committed: the writes that
- * arrive in the same turn of the event loop run in a single IMMEDIATE transaction
- * (which takes the write lock up front, so a transfer's check and debit never
- * interleave with another writer), each in its own savepoint so one that fails
- * rolls back alone, and all of them share one commit and its fsync. Each caller
- * still hears back only once its write is durable.
- */
+/** A write waiting for the next group commit. */
 interface WriteJob {
   run: () => unknown;
   /** When waiting for another process's write lock turns into an outage (503). */
@@ -126,6 +116,24 @@ interface WriteJob {
 /** Writes committed together at most; the rest wait for the next commit. */
 const MAX_GROUP = 256;
 
+/** Thrown out of a group when SQLite itself rolled the whole transaction back (disk full, I/O error). */
+class GroupAborted extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the group transaction was rolled back by SQLite');
+  }
+}
+
+/**
+ * The embedded store: one file shared by the API and worker processes (WAL lets
+ * them read while one writes).
+ *
+ * Every write goes through one queue and is group-committed: the writes that
+ * arrive in the same turn of the event loop run in a single IMMEDIATE transaction
+ * (which takes the write lock up front, so a transfer's check and debit never
+ * interleave with another writer), each in its own savepoint so one that fails
+ * rolls back alone, and all of them share one commit and its fsync. Each caller
+ * still hears back only once its write is durable.
+ */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sql;
@@ -169,10 +177,13 @@ export class SqliteStore implements Store {
       ),
       transfer: db.prepare<[string], TransferRow>('SELECT * FROM transfers WHERE id = ?'),
       notifications: db.prepare<[string], NotificationRow>('SELECT * FROM notifications WHERE transfer_id = ? ORDER BY channel'),
-      claimOutbox: db.prepare<[string, number, number, number, string, number], OutboxRow & { seq: number }>(
+      claimOutbox: db.prepare<[string, number, number, number, number], OutboxRow & { seq: number }>(
         `UPDATE outbox SET lease_owner = ?, lease_until = ?
-         WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND seq > ? AND (lease_until < ? OR lease_owner = ?) ORDER BY seq LIMIT ?)
+         WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND seq > ? AND lease_until < ? ORDER BY seq LIMIT ?)
          RETURNING seq, id, transfer_id, type, payload, created_at`,
+      ),
+      renewLeases: db.prepare<[number, string, string], { id: string }>(
+        `UPDATE outbox SET lease_until = ? WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND published_at IS NULL RETURNING id`,
       ),
       markPublished: db.prepare<[string, string]>(
         `UPDATE outbox SET published_at = ?, lease_owner = NULL WHERE id IN (SELECT value FROM json_each(?)) AND published_at IS NULL`,
@@ -207,6 +218,10 @@ export class SqliteStore implements Store {
         try {
           return { ok: true as const, value: this.savepoint(job.run) };
         } catch (error) {
+          // On SQLITE_FULL, IOERR or NOMEM SQLite may roll back the whole transaction by
+          // itself: the writes before this one are gone, and the ones after would each
+          // commit on their own. Abort the group so every caller hears it failed.
+          if (!this.db.inTransaction) throw new GroupAborted(error);
           return { ok: false as const, error };
         }
       }),
@@ -313,7 +328,7 @@ export class SqliteStore implements Store {
         this.scheduleGroup(attempt + 1);
         return;
       }
-      const failure = translate(error);
+      const failure = translate(error instanceof GroupAborted ? error.cause : error);
       for (const job of group) job.reject(failure);
       if (this.pending.length > 0) this.scheduleGroup(0);
       return;
@@ -369,11 +384,15 @@ export class SqliteStore implements Store {
   claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]> {
     return this.write(() => {
       const now = Date.now();
-      const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, afterSeq, now, lease.owner, limit);
+      const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, afterSeq, now, limit);
       return rows
         .sort((a, b) => a.seq - b.seq)
         .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: r.created_at }));
     });
+  }
+
+  renewLeases(lease: OutboxLease, ids: readonly string[]): Promise<string[]> {
+    return this.write(() => this.sql.renewLeases.all(Date.now() + lease.leaseMs, JSON.stringify(ids), lease.owner).map((r) => r.id));
   }
 
   markPublished(ids: readonly string[]): Promise<void> {

@@ -4,8 +4,8 @@ import type { Channel, Contact, NotificationState, NotificationStatus } from '..
 
 /**
  * What the API and the worker need from a database, and nothing more. A Store
- * is migrated before it is handed out. Each method
- * is one transaction. Failures to reach the database surface as
+ * is migrated before it is handed out. Each method is atomic (one transaction,
+ * or one statement). Failures to reach the database surface as
  * AppError('database_unavailable'); rule violations as the ledger's AppErrors.
  */
 export interface Store {
@@ -24,11 +24,12 @@ export interface Store {
   findAccount(id: string): Promise<Account | null>;
 
   /**
-   * Leases unpublished events that are unleased, expired, or already the owner's,
-   * oldest first, starting after `afterSeq`: a sweep pages through with the last
-   * seq it got, so events it already holds do not come back page after page.
+   * Leases unpublished events that nobody holds (their lease ran out or was
+   * released), oldest first, starting after `afterSeq`, so a sweep pages through.
    */
   claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]>;
+  /** Extends the owner's lease on these events; returns the ids it still held (unpublished). */
+  renewLeases(lease: OutboxLease, ids: readonly string[]): Promise<string[]>;
   markPublished(ids: readonly string[]): Promise<void>;
   /** Gives the owner's unpublished events back, so the next relay can take them at once. */
   releaseOutbox(owner: string): Promise<void>;
