@@ -10,8 +10,20 @@ import {
   type TransferRequest,
 } from '../ledger.js';
 import { logger } from '../logger.js';
-import type { NotificationState } from '../notifications.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import {
+  iso,
+  toAccount,
+  toApiKey,
+  toClaimedEvents,
+  toNotifications,
+  toTransfer,
+  type AccountRow,
+  type ApiKeyRow,
+  type NotificationRow,
+  type OutboxRow,
+  type TransferRow,
+} from './rows.js';
 import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
 
 /** BIGINT arrives as a string by default; our amounts stay far below 2^53, so numbers are exact. */
@@ -71,31 +83,6 @@ function translate(error: unknown): unknown {
 }
 
 type Row = Record<string, any>;
-
-const iso = (value: Date | string): string => (value instanceof Date ? value.toISOString() : new Date(value).toISOString());
-
-const toAccount = (r: Row): Account => ({
-  id: r.id,
-  ownerName: r.owner_name,
-  email: r.email,
-  phone: r.phone,
-  currency: r.currency,
-  balanceMinor: r.balance_minor,
-});
-
-const toNotifications = (rows: Row[] | null): NotificationState[] =>
-  (rows ?? [])
-    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at) }))
-    .sort((a, b) => a.channel.localeCompare(b.channel));
-
-const toApiKey = (r: Row): StoredApiKey => ({
-  id: r.id,
-  secretHash: r.secret_hash,
-  accounts: r.accounts,
-  label: r.label,
-  createdAt: iso(r.created_at),
-  revokedAt: r.revoked_at === null ? null : iso(r.revoked_at),
-});
 
 const NOTIFICATIONS_JSON = `(SELECT json_agg(n) FROM notifications n WHERE n.transfer_id = t.id)`;
 
@@ -177,8 +164,8 @@ export class PostgresStore implements Store {
   }
 
   /** One statement; `name` makes it a prepared statement, parsed once per connection. */
-  private async query(sql: string, params: unknown[] = [], name?: string): Promise<Row[]> {
-    return this.withClient(async (c) => (await c.query(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows);
+  private async query<R extends object = Row>(sql: string, params: unknown[] = [], name?: string): Promise<R[]> {
+    return this.withClient(async (c) => (await c.query<R>(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows);
   }
 
   private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -269,48 +256,42 @@ export class PostgresStore implements Store {
 
   async findTransfer(id: string): Promise<TransferRecord | null> {
     if (!isUuid(id)) return null;
-    const [row] = await this.query(`SELECT t.*, ${NOTIFICATIONS_JSON} AS notifications FROM transfers t WHERE t.id = $1`, [id], 'find-transfer');
-    if (!row) return null;
-    return {
-      id: row.id,
-      fromAccount: row.from_account,
-      toAccount: row.to_account,
-      amountMinor: row.amount_minor,
-      currency: row.currency,
-      reference: row.reference,
-      createdAt: iso(row.created_at),
-      notifications: toNotifications(row.notifications),
-    };
+    const [row] = await this.query<TransferRow & { notifications: NotificationRow[] | null }>(
+      `SELECT t.*, ${NOTIFICATIONS_JSON} AS notifications FROM transfers t WHERE t.id = $1`,
+      [id],
+      'find-transfer',
+    );
+    return row ? { ...toTransfer(row), notifications: toNotifications(row.notifications) } : null;
   }
 
   async findAccount(id: string): Promise<Account | null> {
-    const [row] = await this.query('SELECT * FROM accounts WHERE id = $1', [id], 'find-account');
+    const [row] = await this.query<AccountRow>('SELECT * FROM accounts WHERE id = $1', [id], 'find-account');
     return row ? toAccount(row) : null;
   }
 
   async claimOutbox(lease: OutboxLease, limit: number, afterSeq: number): Promise<ClaimedEvent[]> {
     // SKIP LOCKED: rows another relay is claiming this instant are left to it, not waited for.
-    const rows = await this.query(
+    const rows = await this.query<OutboxRow>(
       `UPDATE outbox SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000)
        WHERE seq IN (
          SELECT seq FROM outbox
          WHERE published_at IS NULL AND seq > $4 AND lease_until < now()
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
        RETURNING seq, id, transfer_id, type, payload, created_at`,
-      [lease.owner, lease.leaseMs, limit, afterSeq], 'claim-outbox');
-    return rows
-      .sort((a, b) => a.seq - b.seq)
-      .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: iso(r.created_at) }));
+      [lease.owner, lease.leaseMs, limit, afterSeq],
+      'claim-outbox',
+    );
+    return toClaimedEvents(rows);
   }
 
   async renewLeases(lease: OutboxLease, ids: readonly string[]): Promise<string[]> {
-    const rows = await this.query(
+    const rows = await this.query<{ id: string }>(
       `UPDATE outbox SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
        WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND published_at IS NULL RETURNING id`,
       [ids, lease.owner, lease.leaseMs],
       'renew-leases',
     );
-    return rows.map((r) => r.id as string);
+    return rows.map((r) => r.id);
   }
 
   async markPublished(ids: readonly string[]): Promise<void> {
@@ -322,16 +303,20 @@ export class PostgresStore implements Store {
   }
 
   async outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }> {
-    const [row] = await this.query('SELECT COUNT(*)::int AS unpublished, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL');
+    const [row] = await this.query<{ unpublished: number; oldest: Date | null }>(
+      'SELECT COUNT(*)::int AS unpublished, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL',
+    );
     return { unpublished: row!.unpublished, oldestCreatedAt: row!.oldest === null ? null : iso(row!.oldest) };
   }
 
   async loadDelivery(transferId: string): Promise<DeliveryContext | null> {
     if (!isUuid(transferId)) return null;
-    const [row] = await this.query(
+    const [row] = await this.query<{ owner_name: string; email: string; phone: string; notifications: NotificationRow[] | null }>(
       `SELECT a.owner_name, a.email, a.phone, ${NOTIFICATIONS_JSON} AS notifications
        FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1`,
-      [transferId], 'load-delivery');
+      [transferId],
+      'load-delivery',
+    );
     if (!row) return null;
     return { contact: { name: row.owner_name, email: row.email, phone: row.phone }, notifications: toNotifications(row.notifications) };
   }
@@ -357,12 +342,12 @@ export class PostgresStore implements Store {
   }
 
   async findApiKey(id: string): Promise<StoredApiKey | null> {
-    const [row] = await this.query('SELECT * FROM api_keys WHERE id = $1', [id], 'find-api-key');
+    const [row] = await this.query<ApiKeyRow>('SELECT * FROM api_keys WHERE id = $1', [id], 'find-api-key');
     return row ? toApiKey(row) : null;
   }
 
   async listApiKeys(): Promise<StoredApiKey[]> {
-    return (await this.query('SELECT * FROM api_keys ORDER BY created_at, id')).map(toApiKey);
+    return (await this.query<ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id')).map(toApiKey);
   }
 
   async revokeApiKey(id: string): Promise<boolean> {

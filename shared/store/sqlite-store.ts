@@ -11,62 +11,9 @@ import {
   type IdempotencyClaim,
   type TransferRequest,
 } from '../ledger.js';
-import type { NotificationState } from '../notifications.js';
+import { toAccount, toApiKey, toClaimedEvents, toNotifications, toTransfer, type AccountRow, type ApiKeyRow, type NotificationRow, type OutboxRow, type TransferRow } from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
-
-interface AccountRow {
-  id: string;
-  owner_name: string;
-  email: string;
-  phone: string;
-  currency: string;
-  balance_minor: number;
-}
-
-interface TransferRow {
-  id: string;
-  from_account: string;
-  to_account: string;
-  amount_minor: number;
-  currency: string;
-  reference: string | null;
-  created_at: string;
-}
-
-interface NotificationRow {
-  channel: NotificationState['channel'];
-  status: NotificationState['status'];
-  attempts: number;
-  last_error: string | null;
-  updated_at: string;
-}
-
-interface ApiKeyRow {
-  id: string;
-  secret_hash: string;
-  accounts: string;
-  label: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-const toApiKey = (r: ApiKeyRow): StoredApiKey => ({
-  id: r.id,
-  secretHash: r.secret_hash,
-  accounts: JSON.parse(r.accounts) as string[],
-  label: r.label,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-});
-
-interface OutboxRow {
-  id: string;
-  transfer_id: string;
-  type: string;
-  payload: string;
-  created_at: string;
-}
 
 const isBusy = (error: unknown) => /^SQLITE_BUSY/.test(String((error as { code?: unknown }).code ?? ''));
 
@@ -86,23 +33,6 @@ function translate(error: unknown): unknown {
   }
   return error;
 }
-
-const toAccount = (r: AccountRow): Account => ({
-  id: r.id,
-  ownerName: r.owner_name,
-  email: r.email,
-  phone: r.phone,
-  currency: r.currency,
-  balanceMinor: r.balance_minor,
-});
-
-const toNotification = (r: NotificationRow): NotificationState => ({
-  channel: r.channel,
-  status: r.status,
-  attempts: r.attempts,
-  lastError: r.last_error,
-  updatedAt: r.updated_at,
-});
 
 /** A write waiting for the next group commit. */
 interface WriteJob {
@@ -177,7 +107,7 @@ export class SqliteStore implements Store {
       ),
       transfer: db.prepare<[string], TransferRow>('SELECT * FROM transfers WHERE id = ?'),
       notifications: db.prepare<[string], NotificationRow>('SELECT * FROM notifications WHERE transfer_id = ? ORDER BY channel'),
-      claimOutbox: db.prepare<[string, number, number, number, number], OutboxRow & { seq: number }>(
+      claimOutbox: db.prepare<[string, number, number, number, number], OutboxRow>(
         `UPDATE outbox SET lease_owner = ?, lease_until = ?
          WHERE seq IN (SELECT seq FROM outbox WHERE published_at IS NULL AND seq > ? AND lease_until < ? ORDER BY seq LIMIT ?)
          RETURNING seq, id, transfer_id, type, payload, created_at`,
@@ -360,17 +290,7 @@ export class SqliteStore implements Store {
   findTransfer(id: string): Promise<TransferRecord | null> {
     return this.run(() => {
       const row = this.sql.transfer.get(id);
-      if (!row) return null;
-      return {
-        id: row.id,
-        fromAccount: row.from_account,
-        toAccount: row.to_account,
-        amountMinor: row.amount_minor,
-        currency: row.currency,
-        reference: row.reference,
-        createdAt: row.created_at,
-        notifications: this.sql.notifications.all(id).map(toNotification),
-      };
+      return row ? { ...toTransfer(row), notifications: toNotifications(this.sql.notifications.all(id)) } : null;
     });
   }
 
@@ -385,9 +305,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const now = Date.now();
       const rows = this.sql.claimOutbox.all(lease.owner, now + lease.leaseMs, afterSeq, now, limit);
-      return rows
-        .sort((a, b) => a.seq - b.seq)
-        .map((r) => ({ seq: r.seq, id: r.id, transferId: r.transfer_id, type: r.type, payload: r.payload, createdAt: r.created_at }));
+      return toClaimedEvents(rows);
     });
   }
 
@@ -416,7 +334,7 @@ export class SqliteStore implements Store {
       if (!sender) return null;
       return {
         contact: { name: sender.owner_name, email: sender.email, phone: sender.phone },
-        notifications: this.sql.notifications.all(transferId).map(toNotification),
+        notifications: toNotifications(this.sql.notifications.all(transferId)),
       };
     });
   }
