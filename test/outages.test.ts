@@ -62,6 +62,27 @@ for (const store of testStores()) describe(`[${store}] outages and crashes: noth
     }
   });
 
+  it('When an API process is killed with SIGKILL holding unpublished events, then another relay publishes them once their lease runs out', async () => {
+    const proxy = await new TcpProxy(5672).start();
+    const leases = { OUTBOX_LEASE_MS: '1000', OUTBOX_SWEEP_INTERVAL_MS: '200' };
+    try {
+      system = await TestSystem.start({ db: store, worker: true, env: leases });
+      await proxy.cut();
+      // A second API whose broker is unreachable: it commits transfers and holds their events.
+      const doomed = spawnService('api', system.ns.env({ ...leases, AMQP_URL: proxy.url, LOG_LEVEL: 'info' }));
+      const port = await doomed.port();
+      const { default: request } = await import('supertest');
+      const auth = await system.auth('user-A');
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) ids.push((await request(`http://127.0.0.1:${port}`).post('/transfer').set(auth).send(transfer).expect(202)).body.transferId);
+      doomed.kill('SIGKILL');
+      await doomed.exited;
+      for (const id of ids) await system.waitNotified(id, 20_000);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('When a message kills its worker on every delivery, then at the delivery limit it is quarantined: recorded failed and parked', async () => {
     const limits = { DELIVERY_LIMIT: '2' };
     system = await TestSystem.start({ db: store, env: limits });
