@@ -6,7 +6,7 @@ import type { NotificationProvider } from '../worker/providers/provider.js';
 import { startWorker } from '../worker/worker.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
 import { allLogLines } from './support/log-capture.js';
-import { ServiceProcess } from './support/processes.js';
+import { processesPerTest } from './support/processes.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -16,15 +16,9 @@ const transfer = { fromAccount: 'user-A', toAccount: 'user-B', amount: '0.50' };
 
 for (const store of testStores()) describe(`[${store}] outages and crashes: nothing accepted is lost`, function () {
   this.timeout(90_000);
-  const processes: ServiceProcess[] = [];
-  const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
-    const p = new ServiceProcess(kind, env);
-    processes.push(p);
-    return p;
-  };
+  const spawnService = processesPerTest();
   let system: TestSystem | undefined;
   afterEach(async () => {
-    await Promise.all(processes.splice(0).map((p) => p.dispose()));
     await system?.stop();
     system = undefined;
   });

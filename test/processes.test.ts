@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
 import request from 'supertest';
-import { ServiceProcess, type LogLine } from './support/processes.js';
+import { processesPerTest, ServiceProcess, type LogLine } from './support/processes.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';
@@ -12,16 +12,7 @@ const sentLines = (p: ServiceProcess) => p.logs.filter((l) => l.message === 'not
 
 for (const store of testStores()) describe(`[${store}] real processes: crashes, signals, configuration, logs`, function () {
   this.timeout(60_000);
-  const processes: ServiceProcess[] = [];
-  const spawnService = (kind: 'api' | 'worker', env: Record<string, string>) => {
-    const p = new ServiceProcess(kind, env);
-    processes.push(p);
-    return p;
-  };
-  afterEach(async () => {
-    await Promise.all(processes.splice(0).map((p) => p.dispose()));
-  });
-
+  const spawnService = processesPerTest();
   describe('a worker process', () => {
     let system: TestSystem;
     beforeEach(async () => {

@@ -82,3 +82,19 @@ function runTool(entry: string, args: string[], env: EnvOverrides): Promise<{ co
 export function runKeys(args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runTool('api/keys-cli.ts', args, env);
 }
+
+/**
+ * For a describe block: a spawn function whose processes are all ended after each
+ * test, whatever state the test left them in.
+ */
+export function processesPerTest(): (kind: 'api' | 'worker', env: EnvOverrides) => ServiceProcess {
+  const running: ServiceProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.dispose()));
+  });
+  return (kind, env) => {
+    const p = new ServiceProcess(kind, env);
+    running.push(p);
+    return p;
+  };
+}
