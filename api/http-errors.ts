@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, type ErrorCode } from '../shared/errors.js';
 import { logger } from '../shared/logger.js';
+import type { ErrorBody } from './http-contract.js';
 
 /** The one table from error code to HTTP status. */
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -52,9 +53,10 @@ export const errorHandler: ErrorRequestHandler = (error, _req, res, _next) => {
   }
   if (res.headersSent) return;
   if (appError.code === 'database_unavailable') res.setHeader('Retry-After', '5');
-  res.status(status).json({
+  const body: ErrorBody = {
     error: { code: appError.code, message: appError.message, ...(appError.details === undefined ? {} : { details: appError.details }) },
-  });
+  };
+  res.status(status).json(body);
 };
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {

@@ -52,10 +52,6 @@ export function parseTransferEvent(content: Buffer): ParsedEvent {
   return { ok: true, event: parsed.data };
 }
 
-export function encodeTransferEvent(event: TransferEvent): Buffer {
-  return Buffer.from(JSON.stringify(transferEventSchema.parse(event)));
-}
-
 /**
  * Headers that travel with a message once it is retried or parked. A message
  * without them is a first delivery that concerns every channel.
