@@ -255,6 +255,23 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
         const again = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 3 }, { 'Idempotency-Key': 'in-flight-1' }).expect(202);
         expect(again.body.transferId).to.equal(first.body.transferId);
       });
+
+      it('When another session holds the account row past lock_timeout, then POST answers 503 and nothing moves', async function () {
+        this.timeout(20_000);
+        const before = await system.balance(ALICE);
+        const other = new pg.Client({ connectionString: system.ns.databaseUrl });
+        await other.connect();
+        try {
+          await other.query('BEGIN');
+          await other.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [ALICE]);
+          const res = await system.post({ fromAccount: ALICE, toAccount: BOB, amount: 4 }).expect(503);
+          expect(res.body.error.code).to.equal('database_unavailable');
+          await other.query('ROLLBACK');
+        } finally {
+          await other.end();
+        }
+        expect(await system.balance(ALICE)).to.equal(before);
+      });
     });
   }
 });

@@ -61,11 +61,13 @@ const MIGRATION_LOCK = 0x6173796e;
 /**
  * SQLSTATE classes and driver errors that mean "cannot reach or use the database
  * now": connection exceptions (08), insufficient resources (53), operator
- * intervention such as a restart or terminated backend (57), and socket errors.
+ * intervention such as a restart, a terminated backend or a statement timeout (57),
+ * a lock timeout, and socket errors.
  */
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(08|53|57)/.test(code)) return true;
+  // 55P03: lock_timeout passed waiting for a row another session holds (57014, statement_timeout, is class 57).
+  if (typeof code === 'string' && (/^(08|53|57)/.test(code) || code === '55P03')) return true;
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
   const message = error instanceof Error ? error.message : '';
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/.test(message);
