@@ -1,5 +1,5 @@
 # One image for both processes: the API (default command) and the worker
-# (`node dist/worker/main.js`); `node dist/worker/dlq.js list|replay` for the dead-letter tool.
+# (`node dist/worker/main.js`); `node dist/worker/dlq-cli.js list|replay` for the dead-letter tool.
 
 # --- build: compile TypeScript and the native SQLite addon with the full toolchain
 FROM node:20-bookworm-slim AS build

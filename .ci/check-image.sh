@@ -43,7 +43,7 @@ wait "$api_pid" "$worker_pid"
 # Remove what this check created on the broker, named by the same topology code the processes use.
 node --input-type=module -e '
   import amqp from "amqplib";
-  import { loadConfig } from "./dist/shared/config.js";
+  import { loadConfig } from "./dist/shared/runtime/config.js";
   import { topologyOf, topologyQueues, topologyExchanges } from "./dist/shared/broker/topology.js";
   const config = loadConfig();
   const t = topologyOf(config);

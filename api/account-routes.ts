@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import { mayActFor } from '../shared/api-keys.js';
-import { AppError } from '../shared/errors.js';
-import { formatMinor } from '../shared/money.js';
+import { mayActFor } from '../shared/domain/api-keys.js';
+import { AppError } from '../shared/domain/errors.js';
+import { formatMinor } from '../shared/domain/money.js';
 import type { Store } from '../shared/store/index.js';
 import { principalOf } from './auth.js';
 import type { AccountView } from './http-contract.js';

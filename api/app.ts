@@ -1,5 +1,5 @@
 import express from 'express';
-import type { Config } from '../shared/config.js';
+import type { Config } from '../shared/runtime/config.js';
 import type { Store } from '../shared/store/index.js';
 import { accountRoutes } from './account-routes.js';
 import { requireApiKey } from './auth.js';

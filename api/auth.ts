@@ -1,7 +1,7 @@
 import type { RequestHandler, Response } from 'express';
-import { authenticate, type Principal } from '../shared/api-keys.js';
-import { AppError } from '../shared/errors.js';
-import { addLogContext } from '../shared/logger.js';
+import { authenticate, type Principal } from '../shared/domain/api-keys.js';
+import { AppError } from '../shared/domain/errors.js';
+import { addLogContext } from '../shared/runtime/logger.js';
 import type { Store } from '../shared/store/index.js';
 
 const EVERYONE: Principal = { keyId: null, accounts: 'all' };

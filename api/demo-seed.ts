@@ -1,5 +1,5 @@
-import { issueApiKey } from '../shared/api-keys.js';
-import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../shared/demo-accounts.js';
+import { issueApiKey } from '../shared/domain/api-keys.js';
+import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import type { Store } from '../shared/store/index.js';
 
 /**

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { accountIdSchema, currencySchema, referenceSchema } from '../shared/contract.js';
-import { ERROR_CODES } from '../shared/errors.js';
-import { parseAmount } from '../shared/money.js';
-import { CHANNELS } from '../shared/notifications.js';
+import { accountIdSchema, currencySchema, referenceSchema } from '../shared/domain/contract.js';
+import { ERROR_CODES } from '../shared/domain/errors.js';
+import { parseAmount } from '../shared/domain/money.js';
+import { CHANNELS } from '../shared/domain/notifications.js';
 
 /**
  * The HTTP contract, once: these schemas validate requests, type the handlers'

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, type ErrorCode } from '../shared/errors.js';
-import { logger } from '../shared/logger.js';
+import { AppError, type ErrorCode } from '../shared/domain/errors.js';
+import { logger } from '../shared/runtime/logger.js';
 import type { ErrorBody } from './http-contract.js';
 
 /** The one table from error code to HTTP status. */

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { issueApiKey } from '../shared/api-keys.js';
-import { ConfigError, loadConfig } from '../shared/config.js';
-import { AppError } from '../shared/errors.js';
+import { issueApiKey } from '../shared/domain/api-keys.js';
+import { ConfigError, loadConfig } from '../shared/runtime/config.js';
+import { AppError } from '../shared/domain/errors.js';
 import { openStore } from '../shared/store/index.js';
 
 const USAGE = `usage: npm run keys -- create --accounts <id>[,<id>...] [--label <text>]

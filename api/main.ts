@@ -1,4 +1,4 @@
-import { boot } from '../shared/boot.js';
+import { boot } from '../shared/runtime/boot.js';
 import { startApi } from './server.js';
 
 await boot('api', startApi);

@@ -1,6 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { accountIdSchema } from '../shared/contract.js';
+import { accountIdSchema } from '../shared/domain/contract.js';
 import {
   accountViewSchema,
   errorBodySchema,

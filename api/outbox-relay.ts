@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConfirmPublisher } from '../shared/broker/publisher.js';
-import { logger } from '../shared/logger.js';
+import { logger } from '../shared/runtime/logger.js';
 import type { OutboxEvent, OutboxLease, Store } from '../shared/store/store.js';
 
 export interface RelayOptions {

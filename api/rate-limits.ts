@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
-import type { Config } from '../shared/config.js';
-import { AppError } from '../shared/errors.js';
+import type { Config } from '../shared/runtime/config.js';
+import { AppError } from '../shared/domain/errors.js';
 import { principalOf } from './auth.js';
 
 /**

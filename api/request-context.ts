@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { logger, withLogContext } from '../shared/logger.js';
+import { logger, withLogContext } from '../shared/runtime/logger.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 

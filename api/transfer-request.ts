@@ -1,8 +1,8 @@
 import type { Request } from 'express';
 import type { z } from 'zod';
-import type { Principal } from '../shared/api-keys.js';
-import { AppError } from '../shared/errors.js';
-import { requestFingerprint, type IdempotencyClaim, type TransferRequest } from '../shared/ledger.js';
+import type { Principal } from '../shared/domain/api-keys.js';
+import { AppError } from '../shared/domain/errors.js';
+import { requestFingerprint, type IdempotencyClaim, type TransferRequest } from '../shared/domain/ledger.js';
 import { idempotencyKeySchema, transferBodySchema } from './http-contract.js';
 
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {

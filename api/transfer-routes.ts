@@ -1,10 +1,10 @@
 import { Router, type RequestHandler } from 'express';
-import { mayActFor } from '../shared/api-keys.js';
-import { AppError } from '../shared/errors.js';
-import { assertDistinctAccounts } from '../shared/ledger.js';
-import { addLogContext, logger } from '../shared/logger.js';
-import { formatMinor } from '../shared/money.js';
-import { notificationStates, transferStatus } from '../shared/notifications.js';
+import { mayActFor } from '../shared/domain/api-keys.js';
+import { AppError } from '../shared/domain/errors.js';
+import { assertDistinctAccounts } from '../shared/domain/ledger.js';
+import { addLogContext, logger } from '../shared/runtime/logger.js';
+import { formatMinor } from '../shared/domain/money.js';
+import { notificationStates, transferStatus } from '../shared/domain/notifications.js';
 import type { Store } from '../shared/store/index.js';
 import { principalOf } from './auth.js';
 import type { TransferAccepted, TransferView } from './http-contract.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
+import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import type { Store } from '../shared/store/index.js';
 import { openStore } from '../shared/store/index.js';
 import { startApi } from '../api/server.js';

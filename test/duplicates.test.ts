@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { startApi } from '../api/server.js';
-import type { OutgoingNotification } from '../shared/notifications.js';
+import type { OutgoingNotification } from '../shared/domain/notifications.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';

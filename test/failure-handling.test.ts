@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { HEADERS } from '../shared/contract.js';
+import { HEADERS } from '../shared/domain/contract.js';
 import { FakeSmsGateway } from './support/fake-sms-gateway.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
 import { runDlq } from './support/processes.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MAX_AMOUNT_MINOR, formatMinor, parseAmount } from '../shared/money.js';
+import { MAX_AMOUNT_MINOR, formatMinor, parseAmount } from '../shared/domain/money.js';
 
 describe('money', () => {
   describe('parseAmount', () => {

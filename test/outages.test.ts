@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { HEADERS } from '../shared/contract.js';
-import type { OutgoingNotification } from '../shared/notifications.js';
+import { HEADERS } from '../shared/domain/contract.js';
+import type { OutgoingNotification } from '../shared/domain/notifications.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { startWorker } from '../worker/worker.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { HEADERS } from '../shared/contract.js';
+import { HEADERS } from '../shared/domain/contract.js';
 import type { NotificationProvider } from '../worker/providers/provider.js';
 import { ProviderError } from '../worker/providers/provider.js';
 import { SimulatedProvider } from '../worker/providers/simulated.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
+import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import request from 'supertest';
 import { processesPerTest, ServiceProcess, type LogLine } from './support/processes.js';
 import { testStores } from './support/namespace.js';

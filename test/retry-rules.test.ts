@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { tierName, topology } from '../shared/broker/topology.js';
-import { HEADERS, readDeliveryScope } from '../shared/contract.js';
-import { nextStep } from '../shared/retry-policy.js';
+import { HEADERS, readDeliveryScope } from '../shared/domain/contract.js';
+import { nextStep } from '../shared/domain/retry-policy.js';
 import { ProviderError, failureKind } from '../worker/providers/provider.js';
 import { classifyHttpStatus } from '../worker/providers/sms-webhook.js';
 import { classifySmtpError } from '../worker/providers/smtp.js';

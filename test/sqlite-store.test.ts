@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { DEMO_ACCOUNTS } from '../shared/demo-accounts.js';
-import { isAppError } from '../shared/errors.js';
+import { DEMO_ACCOUNTS } from '../shared/domain/demo-accounts.js';
+import { isAppError } from '../shared/domain/errors.js';
 import { SqliteStore } from '../shared/store/sqlite-store.js';
 
 describe('SQLite group commit', () => {

@@ -1,8 +1,8 @@
 import type { GetMessage } from 'amqplib';
 import { expect } from 'chai';
 import pg from 'pg';
-import { parseApiKey } from '../shared/api-keys.js';
-import { DEMO_API_KEYS } from '../shared/demo-accounts.js';
+import { parseApiKey } from '../shared/domain/api-keys.js';
+import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import { idempotencyLockName } from '../shared/store/postgres-store.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../shared/demo-accounts.js';
+import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
-import { logger } from '../shared/logger.js';
+import { logger } from '../shared/runtime/logger.js';
 import { allLogLines } from './support/log-capture.js';
 import { ServiceProcess } from './support/processes.js';
 import { issuedTokens } from './support/secrets.js';

@@ -2,8 +2,8 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { BrokerSession } from '../shared/broker/connection.js';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import { assertTopology, tierName, type Topology } from '../shared/broker/topology.js';
-import { BROKER_HEADERS, HEADERS, parseTransferEvent, readDeliveryScope } from '../shared/contract.js';
-import { addLogContext, logger, withLogContext } from '../shared/logger.js';
+import { BROKER_HEADERS, HEADERS, parseTransferEvent, readDeliveryScope } from '../shared/domain/contract.js';
+import { addLogContext, logger, withLogContext } from '../shared/runtime/logger.js';
 import type { MessageOutcome, WorkerMetrics } from './metrics.js';
 import type { Decision, Notifier } from './notifier.js';
 

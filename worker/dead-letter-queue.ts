@@ -1,7 +1,7 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import type { Topology } from '../shared/broker/topology.js';
-import { BROKER_HEADERS, HEADERS } from '../shared/contract.js';
+import { BROKER_HEADERS, HEADERS } from '../shared/domain/contract.js';
 
 /** One parked message as an operator reads it. */
 export interface ParkedMessage {

@@ -1,4 +1,4 @@
-import { boot } from '../shared/boot.js';
+import { boot } from '../shared/runtime/boot.js';
 import { startWorker } from './worker.js';
 
 await boot('worker', (config) => startWorker(config));

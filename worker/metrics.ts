@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import type { Channel } from '../shared/notifications.js';
+import type { Channel } from '../shared/domain/notifications.js';
 
 /** How a delivery ended: acked with everything done, with retries or dead letters spawned, or handed back. */
 export type MessageOutcome = 'completed' | 'retry_scheduled' | 'dead_lettered' | 'requeued' | 'returned';

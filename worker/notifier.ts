@@ -1,7 +1,7 @@
-import type { DeliveryScope, TransferEvent } from '../shared/contract.js';
-import { logger } from '../shared/logger.js';
-import { composeNotification, notificationStates, type Channel, type Contact, type NotificationState } from '../shared/notifications.js';
-import { nextStep, type RetryPolicy } from '../shared/retry-policy.js';
+import type { DeliveryScope, TransferEvent } from '../shared/domain/contract.js';
+import { logger } from '../shared/runtime/logger.js';
+import { composeNotification, notificationStates, type Channel, type Contact, type NotificationState } from '../shared/domain/notifications.js';
+import { nextStep, type RetryPolicy } from '../shared/domain/retry-policy.js';
 import type { AttemptRecord, Store } from '../shared/store/store.js';
 import type { WorkerMetrics } from './metrics.js';
 import { failureKind, type NotificationProvider } from './providers/provider.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAppError } from '../shared/errors.js';
-import { logger } from '../shared/logger.js';
+import { isAppError } from '../shared/domain/errors.js';
+import { logger } from '../shared/runtime/logger.js';
 
 /**
  * Retries a store call for as long as the database is unavailable, holding the

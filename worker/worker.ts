@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
 import { Broker } from '../shared/broker/connection.js';
 import { topologyOf } from '../shared/broker/topology.js';
-import type { Config } from '../shared/config.js';
-import { Lifecycle } from '../shared/lifecycle.js';
-import { logger } from '../shared/logger.js';
+import type { Config } from '../shared/runtime/config.js';
+import { Lifecycle } from '../shared/runtime/lifecycle.js';
+import { logger } from '../shared/runtime/logger.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import { NotificationConsumer, type ConsumerChannels } from './consumer.js';
 import { Notifier, type Providers } from './notifier.js';
-import { closeServer, listen } from '../shared/http-server.js';
+import { closeServer, listen } from '../shared/runtime/http-server.js';
 import { WorkerMetrics } from './metrics.js';
 import { createProviders } from './providers/index.js';
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { inheritedEnv } from '../../shared/config.js';
+import { inheritedEnv } from '../../shared/runtime/config.js';
 
 /**
  * A process of the system (or a bench server) started as `npm run start:*` would,

@@ -1,5 +1,5 @@
 import express from 'express';
-import { loadConfig } from '../../shared/config.js';
+import { loadConfig } from '../../shared/runtime/config.js';
 
 /** The ceiling: Express answering 202 with a small JSON body and doing nothing else. */
 const app = express();

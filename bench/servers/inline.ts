@@ -1,8 +1,8 @@
 import express from 'express';
 import { parseTransferRequest } from '../../api/transfer-request.js';
-import type { TransferEvent } from '../../shared/contract.js';
-import { loadConfig } from '../../shared/config.js';
-import { CHANNELS, composeNotification } from '../../shared/notifications.js';
+import type { TransferEvent } from '../../shared/domain/contract.js';
+import { loadConfig } from '../../shared/runtime/config.js';
+import { CHANNELS, composeNotification } from '../../shared/domain/notifications.js';
 import { openStore } from '../../shared/store/index.js';
 import { SimulatedProvider } from '../../worker/providers/simulated.js';
 

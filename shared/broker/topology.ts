@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import type { Config } from '../config.js';
+import type { Config } from '../runtime/config.js';
 
 /**
  * Every exchange and queue, named from AMQP_PREFIX so that deployments and test

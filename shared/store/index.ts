@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import type { Config } from '../runtime/config.js';
 import { PostgresStore } from './postgres-store.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { StoredApiKey } from '../api-keys.js';
-import { AppError } from '../errors.js';
+import type { StoredApiKey } from '../domain/api-keys.js';
+import { AppError } from '../domain/errors.js';
 import {
   checkTransfer,
   newTransfer,
@@ -8,8 +8,8 @@ import {
   type Account,
   type IdempotencyClaim,
   type TransferRequest,
-} from '../ledger.js';
-import { logger } from '../logger.js';
+} from '../domain/ledger.js';
+import { logger } from '../runtime/logger.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import {
   iso,

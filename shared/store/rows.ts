@@ -1,6 +1,6 @@
-import type { StoredApiKey } from '../api-keys.js';
-import type { Account, Transfer } from '../ledger.js';
-import type { NotificationState } from '../notifications.js';
+import type { StoredApiKey } from '../domain/api-keys.js';
+import type { Account, Transfer } from '../domain/ledger.js';
+import type { NotificationState } from '../domain/notifications.js';
 import type { ClaimedEvent } from './store.js';
 
 /**

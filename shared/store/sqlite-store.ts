@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { StoredApiKey } from '../api-keys.js';
-import { AppError } from '../errors.js';
+import type { StoredApiKey } from '../domain/api-keys.js';
+import { AppError } from '../domain/errors.js';
 import {
   checkTransfer,
   newTransfer,
@@ -10,7 +10,7 @@ import {
   type Account,
   type IdempotencyClaim,
   type TransferRequest,
-} from '../ledger.js';
+} from '../domain/ledger.js';
 import { toAccount, toApiKey, toClaimedEvents, toNotifications, toTransfer, type AccountRow, type ApiKeyRow, type NotificationRow, type OutboxRow, type TransferRow } from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';

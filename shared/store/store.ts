@@ -1,6 +1,6 @@
-import type { StoredApiKey } from '../api-keys.js';
-import { transferCompletedEvent, type Account, type IdempotencyClaim, type Transfer, type TransferRequest } from '../ledger.js';
-import type { Channel, Contact, NotificationState, NotificationStatus } from '../notifications.js';
+import type { StoredApiKey } from '../domain/api-keys.js';
+import { transferCompletedEvent, type Account, type IdempotencyClaim, type Transfer, type TransferRequest } from '../domain/ledger.js';
+import type { Channel, Contact, NotificationState, NotificationStatus } from '../domain/notifications.js';
 
 /**
  * What the API and the worker need from a database, and nothing more. A Store

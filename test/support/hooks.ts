@@ -1,6 +1,6 @@
 import type { Context } from 'mocha';
-import { inheritedEnv } from '../../shared/config.js';
-import { configureLogger, logger } from '../../shared/logger.js';
+import { inheritedEnv } from '../../shared/runtime/config.js';
+import { configureLogger, logger } from '../../shared/runtime/logger.js';
 import { captureTransport, takeTestLines } from './log-capture.js';
 
 /** Root hooks: capture every log line; show a test's lines only when it fails. */

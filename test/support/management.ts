@@ -1,4 +1,4 @@
-import { inheritedEnv } from '../../shared/config.js';
+import { inheritedEnv } from '../../shared/runtime/config.js';
 
 /** RabbitMQ's management HTTP API, which the management UI itself reads. */
 const BASE = inheritedEnv().RABBITMQ_MANAGEMENT_URL ?? 'http://guest:guest@127.0.0.1:15672';

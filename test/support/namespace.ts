@@ -6,7 +6,7 @@ import amqp from 'amqplib';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { topologyExchanges, topologyOf, topologyQueues, type Topology } from '../../shared/broker/topology.js';
-import { inheritedEnv, loadConfig, type Config } from '../../shared/config.js';
+import { inheritedEnv, loadConfig, type Config } from '../../shared/runtime/config.js';
 
 export type EnvOverrides = Record<string, string>;
 export type StoreKind = 'sqlite' | 'postgres';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { inheritedEnv } from '../../shared/config.js';
+import { inheritedEnv } from '../../shared/runtime/config.js';
 import { recordLine } from './log-capture.js';
 import type { EnvOverrides } from './namespace.js';
 import { waitFor } from './wait.js';
@@ -64,7 +64,7 @@ export class ServiceProcess {
 
 /** Runs `npm run dlq -- <args>` the way an operator would, and returns what it printed. */
 export function runDlq(args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runTool('worker/dlq.ts', args, env);
+  return runTool('worker/dlq-cli.ts', args, env);
 }
 
 function runTool(entry: string, args: string[], env: EnvOverrides): Promise<{ code: number | null; stdout: string; stderr: string }> {

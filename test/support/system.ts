@@ -1,9 +1,9 @@
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import request from 'supertest';
 import { startApi, type ApiHandle } from '../../api/server.js';
-import { issueApiKey } from '../../shared/api-keys.js';
-import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../../shared/demo-accounts.js';
-import type { Account } from '../../shared/ledger.js';
+import { issueApiKey } from '../../shared/domain/api-keys.js';
+import { DEMO_ACCOUNTS, DEMO_API_KEYS } from '../../shared/domain/demo-accounts.js';
+import type { Account } from '../../shared/domain/ledger.js';
 import { startWorker, type WorkerDeps, type WorkerHandle } from '../../worker/worker.js';
 import { AMQP_URL, TestNamespace, type EnvOverrides, type StoreKind } from './namespace.js';
 import { issuedTokens } from './secrets.js';

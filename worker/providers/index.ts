@@ -1,4 +1,4 @@
-import type { Config } from '../../shared/config.js';
+import type { Config } from '../../shared/runtime/config.js';
 import type { Providers } from '../notifier.js';
 import { SimulatedProvider } from './simulated.js';
 import { SmsWebhookProvider } from './sms-webhook.js';

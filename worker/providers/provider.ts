@@ -1,4 +1,4 @@
-import type { FailureKind, OutgoingNotification } from '../../shared/notifications.js';
+import type { FailureKind, OutgoingNotification } from '../../shared/domain/notifications.js';
 
 /** Delivers one notification; resolves once the provider has accepted it, throws ProviderError otherwise. */
 export interface NotificationProvider {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { logger } from '../../shared/logger.js';
-import type { OutgoingNotification } from '../../shared/notifications.js';
+import { logger } from '../../shared/runtime/logger.js';
+import type { OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
 /**

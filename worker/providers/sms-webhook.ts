@@ -1,4 +1,4 @@
-import type { FailureKind, OutgoingNotification } from '../../shared/notifications.js';
+import type { FailureKind, OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
 /** 408 and 429 are "not now", like a 5xx; any other 4xx is a refusal that will not change. */

@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { SendMailOptions } from 'nodemailer';
-import type { OutgoingNotification } from '../../shared/notifications.js';
+import type { OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
 type SmtpError = Error & { code?: string; responseCode?: number; permanent?: boolean };

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppError } from './errors.js';
-import type { Store } from './store/store.js';
+import type { Store } from '../store/store.js';
 
 /**
  * API keys look like atk_<id>_<secret>. The id is public (it names the key in

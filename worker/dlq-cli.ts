@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { topologyOf } from '../shared/broker/topology.js';
-import { ConfigError, loadConfig } from '../shared/config.js';
+import { ConfigError, loadConfig } from '../shared/runtime/config.js';
 import { listDeadLetters, replayDeadLetters, type ParkedMessage } from './dead-letter-queue.js';
 
 const USAGE = `usage: npm run dlq -- list [--limit N] [--json]
