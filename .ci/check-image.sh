@@ -44,12 +44,9 @@ wait "$api_pid" "$worker_pid"
 node --input-type=module -e '
   import amqp from "amqplib";
   import { loadConfig } from "./dist/shared/runtime/config.js";
-  import { topologyOf, topologyQueues, topologyExchanges } from "./dist/shared/broker/topology.js";
+  import { deleteTopology, topologyOf } from "./dist/shared/broker/topology.js";
   const config = loadConfig();
-  const t = topologyOf(config);
   const c = await amqp.connect(config.amqpUrl);
-  const ch = await c.createChannel();
-  for (const q of topologyQueues(t)) await ch.deleteQueue(q);
-  for (const x of topologyExchanges(t)) await ch.deleteExchange(x);
+  await deleteTopology(c, topologyOf(config));
   await c.close();'
 echo "image check passed: the pruned production tree runs the API and the worker (transfer $id notified)"

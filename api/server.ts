@@ -52,7 +52,7 @@ export async function startApi(config: Config, deps: ApiDeps = {}): Promise<ApiH
       logger,
       setup: async (session) => {
         const channel = session.watch(await session.model.createConfirmChannel(), 'publish');
-        await assertTopology(channel, names, { deliveryLimit: config.deliveryLimit });
+        await assertTopology(channel, names);
         return new ConfirmPublisher(channel);
       },
     });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { issueApiKey } from '../shared/domain/api-keys.js';
-import { topologyExchanges, topologyOf, topologyQueues } from '../shared/broker/topology.js';
+import { deleteTopology, topologyOf } from '../shared/broker/topology.js';
 import { inheritedEnv, loadConfig } from '../shared/runtime/config.js';
 import { openStore } from '../shared/store/index.js';
 import { brokerCeiling } from './lib/broker-ceiling.js';
@@ -142,9 +142,8 @@ async function backlog(url: string, count: number): Promise<void> {
 async function cleanup(): Promise<void> {
   await Promise.all(services.map((s) => s.stop().catch(() => undefined)));
   try {
-    const ch = await channel();
-    for (const q of topologyQueues(topology)) await ch.deleteQueue(q).catch(() => undefined);
-    for (const x of topologyExchanges(topology)) await ch.deleteExchange(x).catch(() => undefined);
+    await channel();
+    await deleteTopology(inspector!.connection, topology);
     await inspector?.connection.close();
   } catch {
     // The broker may be gone; nothing more to tidy there.

@@ -57,7 +57,7 @@ describe('retry rules', () => {
 
   it('When delay tiers are named, then the names read well and each tier has its own queue', () => {
     expect([1000, 5000, 30000, 120000, 1500, 3_600_000].map(tierName)).to.deep.equal(['1s', '5s', '30s', '2m', '1500ms', '1h']);
-    expect(topology('bank', [1000, 120000]).delayQueues.map((q) => q.name)).to.deep.equal([
+    expect(topology('bank', { retryDelaysMs: [1000, 120000], deliveryLimit: 10 }).delayQueues.map((q) => q.name)).to.deep.equal([
       'bank.notifications.retry.1s',
       'bank.notifications.retry.2m',
     ]);

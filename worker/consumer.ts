@@ -45,7 +45,7 @@ export class NotificationConsumer {
   async attach(session: BrokerSession): Promise<ConsumerChannels> {
     const { topology, prefetch } = this.options;
     const publishChannel = session.watch(await session.model.createConfirmChannel(), 'publish');
-    await assertTopology(publishChannel, topology, { deliveryLimit: this.options.deliveryLimit });
+    await assertTopology(publishChannel, topology);
     const consume = session.watch(await session.model.createChannel(), 'consume');
     await consume.prefetch(prefetch);
     const channels: ConsumerChannels = { session, consume, publisher: new ConfirmPublisher(publishChannel), consumerTag: null };

@@ -2,9 +2,12 @@ import type { Channel } from 'amqplib';
 import type { Config } from '../runtime/config.js';
 
 /**
- * Every exchange and queue, named from AMQP_PREFIX so that deployments and test
- * runs share one broker without touching each other. Both processes assert
- * this at every (re)connect; asserting is idempotent while the arguments match.
+ * The broker topology, declared once as data: every exchange and queue (with
+ * its arguments) and every binding, named from AMQP_PREFIX so that deployments
+ * and test runs share one broker without touching each other. Both processes
+ * assert it at every (re)connect (asserting is idempotent while the arguments
+ * match); the test cleanup, the benchmark's teardown and the README's table are
+ * all read from the same declarations.
  */
 export interface Topology {
   /** Durable topic exchange the API publishes transfer events to. */
@@ -18,6 +21,9 @@ export interface Topology {
   retryExchange: string;
   /** One queue per delay, so a long delay never holds up a short one. */
   delayQueues: DelayQueue[];
+  /** Everything above as declarations, in the order they are asserted. */
+  exchanges: ExchangeDeclaration[];
+  queues: QueueDeclaration[];
 }
 
 export interface DelayQueue {
@@ -27,7 +33,29 @@ export interface DelayQueue {
   name: string;
 }
 
+export interface ExchangeDeclaration {
+  name: string;
+  type: 'topic' | 'direct';
+  /** What it is for, in a few words (the README table's last column). */
+  role: string;
+}
+
+export interface QueueDeclaration {
+  name: string;
+  arguments: Record<string, unknown>;
+  bindings: { exchange: string; pattern: string }[];
+  role: string;
+}
+
 export const TRANSFER_EVENTS_BINDING = 'transfer.#';
+
+/** RabbitMQ 4 gives quorum queues a delivery limit of 20 and drops what exceeds it; parked means kept. */
+export const DEAD_QUEUE_DELIVERY_LIMIT = 1_000_000;
+
+export interface TopologyOptions {
+  retryDelaysMs: readonly number[];
+  deliveryLimit: number;
+}
 
 /** 1000 -> "1s", 120000 -> "2m", 1500 -> "1500ms": names that read well in the management UI. */
 export function tierName(delayMs: number): string {
@@ -35,25 +63,6 @@ export function tierName(delayMs: number): string {
   if (delayMs % 60_000 === 0) return `${delayMs / 60_000}m`;
   if (delayMs % 1000 === 0) return `${delayMs / 1000}s`;
   return `${delayMs}ms`;
-}
-
-export function topology(prefix: string, retryDelaysMs: readonly number[]): Topology {
-  const workQueue = `${prefix}.notifications`;
-  return {
-    exchange: `${prefix}.transfers`,
-    workQueue,
-    deadExchange: `${prefix}.dead`,
-    deadQueue: `${prefix}.notifications.dead`,
-    retryExchange: `${prefix}.retry`,
-    delayQueues: [...new Set(retryDelaysMs)].map((delayMs) => {
-      const tier = tierName(delayMs);
-      return { delayMs, tier, name: `${workQueue}.retry.${tier}` };
-    }),
-  };
-}
-
-export function topologyOf(config: Pick<Config, 'amqpPrefix' | 'retry'>): Topology {
-  return topology(config.amqpPrefix, config.retry.delaysMs);
 }
 
 /** Quorum queue arguments for a queue whose dead letters must never be lost on the way. */
@@ -69,45 +78,92 @@ function safeDeadLettering(exchange: string, routingKey?: string): Record<string
   };
 }
 
-export async function assertTopology(channel: Channel, t: Topology, options: { deliveryLimit: number }): Promise<void> {
-  await channel.assertExchange(t.exchange, 'topic', { durable: true });
-  await channel.assertExchange(t.deadExchange, 'topic', { durable: true });
-  await channel.assertExchange(t.retryExchange, 'direct', { durable: true });
-
-  await channel.assertQueue(t.deadQueue, {
-    durable: true,
-    // RabbitMQ 4 gives quorum queues a delivery limit of 20 by default and drops what exceeds it;
-    // listing parked messages (get, then hand back) counts as deliveries. Parked means kept.
-    arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 1_000_000 },
+export function topology(prefix: string, options: TopologyOptions): Topology {
+  const exchange = `${prefix}.transfers`;
+  const deadExchange = `${prefix}.dead`;
+  const retryExchange = `${prefix}.retry`;
+  const workQueue = `${prefix}.notifications`;
+  const deadQueue = `${prefix}.notifications.dead`;
+  const delayQueues = [...new Set(options.retryDelaysMs)].map((delayMs) => {
+    const tier = tierName(delayMs);
+    return { delayMs, tier, name: `${workQueue}.retry.${tier}` };
   });
-  await channel.bindQueue(t.deadQueue, t.deadExchange, '#');
+  return {
+    exchange,
+    workQueue,
+    deadExchange,
+    deadQueue,
+    retryExchange,
+    delayQueues,
+    exchanges: [
+      { name: exchange, type: 'topic', role: 'the API publishes `transfer.completed` events here' },
+      { name: deadExchange, type: 'topic', role: 'dead-letter exchange' },
+      { name: retryExchange, type: 'direct', role: 'routes a failed send to the delay queue of its tier' },
+    ],
+    queues: [
+      {
+        name: deadQueue,
+        arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DEAD_QUEUE_DELIVERY_LIMIT },
+        bindings: [{ exchange: deadExchange, pattern: '#' }],
+        role: 'parked messages; the worker adds an `x-failure-reason` header saying why',
+      },
+      {
+        name: workQueue,
+        // A message that kills its consumer again and again is parked instead of looping forever.
+        arguments: { ...safeDeadLettering(deadExchange), 'x-delivery-limit': options.deliveryLimit },
+        bindings: [{ exchange, pattern: TRANSFER_EVENTS_BINDING }],
+        role: 'the workers consume it; what it gives up on dead-letters to the dead-letter exchange',
+      },
+      // Nobody consumes a delay queue: a message waits out the TTL, then dead-letters
+      // through the default exchange straight back into the work queue.
+      ...delayQueues.map((q) => ({
+        name: q.name,
+        arguments: { ...safeDeadLettering('', workQueue), 'x-message-ttl': q.delayMs },
+        bindings: [{ exchange: retryExchange, pattern: q.tier }],
+        role: `backoff of ${q.tier}: no consumer; expired messages dead-letter back into the work queue`,
+      })),
+    ],
+  };
+}
 
-  await channel.assertQueue(t.workQueue, {
-    durable: true,
-    arguments: {
-      ...safeDeadLettering(t.deadExchange),
-      // A message that kills its consumer again and again is parked instead of looping forever.
-      'x-delivery-limit': options.deliveryLimit,
-    },
-  });
-  await channel.bindQueue(t.workQueue, t.exchange, TRANSFER_EVENTS_BINDING);
+export function topologyOf(config: Pick<Config, 'amqpPrefix' | 'retry' | 'deliveryLimit'>): Topology {
+  return topology(config.amqpPrefix, { retryDelaysMs: config.retry.delaysMs, deliveryLimit: config.deliveryLimit });
+}
 
-  for (const q of t.delayQueues) {
-    // Nobody consumes a delay queue: a message waits out the TTL, then dead-letters
-    // through the default exchange straight back into the work queue.
-    await channel.assertQueue(q.name, {
-      durable: true,
-      arguments: { ...safeDeadLettering('', t.workQueue), 'x-message-ttl': q.delayMs },
-    });
-    await channel.bindQueue(q.name, t.retryExchange, q.tier);
+/** Declares every exchange, queue and binding of the topology. */
+export async function assertTopology(channel: Channel, t: Topology): Promise<void> {
+  for (const x of t.exchanges) await channel.assertExchange(x.name, x.type, { durable: true });
+  for (const q of t.queues) {
+    await channel.assertQueue(q.name, { durable: true, arguments: q.arguments });
+    for (const b of q.bindings) await channel.bindQueue(q.name, b.exchange, b.pattern);
   }
 }
 
-/** For tests and teardown: what a prefix owns on the broker. */
-export function topologyQueues(t: Topology): string[] {
-  return [t.workQueue, t.deadQueue, ...t.delayQueues.map((q) => q.name)];
+/** Deletes what the topology declared (test and benchmark teardown); a missing one is no error. */
+export async function deleteTopology(connection: { createChannel(): Promise<Channel> }, t: Topology): Promise<void> {
+  // Each delete on its own channel: a failure closes the channel it ran on.
+  const attempt = async (fn: (channel: Channel) => Promise<unknown>) => {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    await fn(channel).catch(() => undefined);
+    await channel.close().catch(() => undefined);
+  };
+  for (const q of t.queues) await attempt((c) => c.deleteQueue(q.name));
+  for (const x of t.exchanges) await attempt((c) => c.deleteExchange(x.name));
 }
 
-export function topologyExchanges(t: Topology): string[] {
-  return [t.exchange, t.deadExchange, t.retryExchange];
+/** The README's table of the topology, for the default prefix and settings. */
+export function topologyTable(t: Topology): string {
+  const rows = [
+    ...t.exchanges.map((x) => `| \`${x.name}\` | durable ${x.type} exchange | ${x.role} |`),
+    ...t.queues.map((q) => {
+      const args = Object.entries(q.arguments)
+        .filter(([k]) => k !== 'x-queue-type')
+        .map(([k, v]) => `\`${k}\`: ${typeof v === 'string' ? `\`${v || '""'}\`` : v}`)
+        .join(', ');
+      const bound = q.bindings.map((b) => `\`${b.exchange}\` with \`${b.pattern}\``).join(', ');
+      return `| \`${q.name}\` | durable ${String(q.arguments['x-queue-type'])} queue, bound to ${bound}; ${args} | ${q.role} |`;
+    }),
+  ];
+  return ['| Name | Kind and arguments | Role |', '| --- | --- | --- |', ...rows].join('\n');
 }

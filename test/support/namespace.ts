@@ -5,7 +5,7 @@ import path from 'node:path';
 import amqp from 'amqplib';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { topologyExchanges, topologyOf, topologyQueues, type Topology } from '../../shared/broker/topology.js';
+import { deleteTopology, topologyOf, type Topology } from '../../shared/broker/topology.js';
 import { inheritedEnv, loadConfig, type Config } from '../../shared/runtime/config.js';
 
 export type EnvOverrides = Record<string, string>;
@@ -123,16 +123,7 @@ export class TestNamespace {
     const connection = await amqp.connect(AMQP_URL);
     connection.on('error', () => undefined);
     try {
-      for (const queue of new Set(this.topologies.flatMap(topologyQueues))) {
-        const channel = await connection.createChannel();
-        channel.on('error', () => undefined);
-        await channel.deleteQueue(queue).catch(() => undefined);
-      }
-      for (const exchange of new Set(this.topologies.flatMap(topologyExchanges))) {
-        const channel = await connection.createChannel();
-        channel.on('error', () => undefined);
-        await channel.deleteExchange(exchange).catch(() => undefined);
-      }
+      for (const t of this.topologies) await deleteTopology(connection, t);
     } finally {
       await connection.close().catch(() => undefined);
     }
