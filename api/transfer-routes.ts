@@ -4,7 +4,7 @@ import { AppError } from '../shared/domain/errors.js';
 import { assertDistinctAccounts } from '../shared/domain/ledger.js';
 import { addLogContext, logger } from '../shared/runtime/logger.js';
 import { formatMinor } from '../shared/domain/money.js';
-import { notificationStates, transferStatus } from '../shared/domain/notifications.js';
+import { notificationStates, transferStatus, visibleState } from '../shared/domain/notifications.js';
 import type { Store } from '../shared/store/index.js';
 import { principalOf } from './auth.js';
 import type { TransferAccepted, TransferView } from './http-contract.js';
@@ -75,7 +75,9 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       currency: transfer.currency,
       reference: transfer.reference,
       createdAt: transfer.createdAt,
-      notifications: notifications.map(({ lastError, ...n }) => (lastError === null || !sender ? n : { ...n, lastError })),
+      notifications: notifications
+        .map(visibleState)
+        .map(({ lastError, parked: _parked, ...n }) => (lastError === null || !sender ? n : { ...n, lastError })),
     };
     res.json(body);
   });

@@ -118,13 +118,13 @@ for (const store of testStores()) describe(`[${store}] outages and crashes: noth
     // A store that breaks on one transfer, as a bug would: not "unavailable", just wrong, every time.
     const broken: Store = new Proxy(real, {
       get(target, prop, receiver) {
-        if (prop === 'loadDelivery') {
-          return async (transferId: string) => {
+        if (prop === 'claimSends') {
+          return async (transferId: string, ...rest: Parameters<Store['claimSends']> extends [string, ...infer R] ? R : never) => {
             if (transferId === poisonId) {
               poisonDeliveries++;
               throw new TypeError('cannot read properties of undefined');
             }
-            return target.loadDelivery(transferId);
+            return target.claimSends(transferId, ...rest);
           };
         }
         const value = Reflect.get(target, prop, receiver);

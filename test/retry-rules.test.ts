@@ -49,8 +49,8 @@ describe('retry rules', () => {
   });
 
   it('When a message carries no retry headers, then it is attempt 1 for every channel', () => {
-    expect(readDeliveryScope(undefined)).to.deep.equal({ ok: true, attempt: 1, channel: null });
-    expect(readDeliveryScope({ [HEADERS.attempt]: 3, [HEADERS.channel]: 'sms' })).to.deep.equal({ ok: true, attempt: 3, channel: 'sms' });
+    expect(readDeliveryScope(undefined)).to.deep.equal({ ok: true, attempt: 1, channel: null, replay: false });
+    expect(readDeliveryScope({ [HEADERS.attempt]: 3, [HEADERS.channel]: 'sms' })).to.deep.equal({ ok: true, attempt: 3, channel: 'sms', replay: false });
     expect(readDeliveryScope({ [HEADERS.channel]: 'fax' }).ok).to.equal(false);
     expect(readDeliveryScope({ [HEADERS.attempt]: 0 }).ok).to.equal(false);
   });

@@ -5,7 +5,7 @@ import { assertTopology, tierName, type Topology } from '../shared/broker/topolo
 import { BROKER_HEADERS, HEADERS, parseTransferEvent, readDeliveryScope } from '../shared/domain/contract.js';
 import { addLogContext, logger, withLogContext } from '../shared/runtime/logger.js';
 import type { MessageOutcome, WorkerMetrics } from './metrics.js';
-import type { Decision, Notifier } from './notifier.js';
+import { parkWhole, type Decision, type Delivery, type Notifier } from './notifier.js';
 
 export interface ConsumerChannels {
   session: BrokerSession;
@@ -24,9 +24,9 @@ export interface ConsumerOptions {
 }
 
 /** Settling a delivery: publish what the decision asks for, then ack; or give it back; or leave it. */
-type Outcome = { kind: 'decided'; decision: Decision } | { kind: 'requeue' } | { kind: 'leave' };
+type Outcome = { kind: 'decided'; transferId: string | null; decision: Decision } | { kind: 'requeue' } | { kind: 'leave' };
 
-const parkWhole = (reason: string): Outcome => ({ kind: 'decided', decision: { retries: [], parked: [{ channel: null, attempt: 1, reason }] } });
+const unreadable = (reason: string): Outcome => ({ kind: 'decided', transferId: null, decision: parkWhole(1, reason) });
 
 /**
  * The worker's AMQP adapter. Late acks: a delivery is acked only after its
@@ -107,17 +107,18 @@ export class NotificationConsumer {
   private onMessage(channels: ConsumerChannels, message: ConsumeMessage): Promise<void> {
     const { messageId, correlationId } = message.properties;
     return withLogContext({ messageId, transferId: correlationId, workerId: this.options.workerId }, async () => {
-      const outcome = await this.decide(message);
+      const outcome = await this.decide(message, { lost: () => channels.session.isEnding });
       await this.settle(channels, message, outcome);
     });
   }
 
-  private async decide(message: ConsumeMessage): Promise<Outcome> {
+  private async decide(message: ConsumeMessage, delivery: Delivery): Promise<Outcome> {
     const parsed = parseTransferEvent(message.content);
-    if (!parsed.ok) return parkWhole(parsed.reason);
-    addLogContext({ transferId: parsed.event.transfer.id });
+    if (!parsed.ok) return unreadable(parsed.reason);
+    const transferId = parsed.event.transfer.id;
+    addLogContext({ transferId });
     const scope = readDeliveryScope(message.properties.headers);
-    if (!scope.ok) return parkWhole(scope.reason);
+    if (!scope.ok) return unreadable(scope.reason);
 
     // The quorum queue counts every delivery that came back unacked (a crashed worker, a thrown handler).
     const deliveryCount = Number(message.properties.headers?.['x-delivery-count'] ?? 0);
@@ -126,9 +127,9 @@ export class NotificationConsumer {
       if (deliveryCount >= this.options.deliveryLimit) {
         const reason = `quarantined: ${deliveryCount} earlier deliveries of this message never completed (worker crash or handler error)`;
         logger.error('poison message quarantined', { deliveryCount });
-        return { kind: 'decided', decision: await this.options.notifier.quarantine(parsed.event, scope, reason) };
+        return { kind: 'decided', transferId, decision: await this.options.notifier.quarantine(parsed.event, scope, reason) };
       }
-      return { kind: 'decided', decision: await this.options.notifier.handle(parsed.event, scope) };
+      return { kind: 'decided', transferId, decision: await this.options.notifier.handle(parsed.event, scope, delivery) };
     } catch (error) {
       if (this.stopping) return { kind: 'leave' };
       // A bug or a message that breaks the handler: give it back; the delivery count above parks it in the end.
@@ -153,10 +154,13 @@ export class NotificationConsumer {
       }
       const { decision } = outcome;
       await this.publishFollowUps(channels, message, decision);
+      // Only now, with the dead-letter copies confirmed, do the parked channels show failed.
+      if (outcome.transferId) await this.options.notifier.confirmParked(outcome.transferId, decision);
       channels.consume.ack(message);
       for (const r of decision.retries) metrics.retries.inc({ channel: r.channel });
       for (const p of decision.parked) metrics.deadLettered.inc({ channel: p.channel ?? 'all' });
-      const result: MessageOutcome = decision.parked.length > 0 ? 'dead_lettered' : decision.retries.length > 0 ? 'retry_scheduled' : 'completed';
+      const result: MessageOutcome =
+        decision.parked.length > 0 ? 'dead_lettered' : decision.retries.length > 0 ? 'retry_scheduled' : decision.deferred.length > 0 ? 'deferred' : 'completed';
       metrics.messages.inc({ outcome: result });
     } catch (error) {
       if (channels.session.isEnding) return;
@@ -182,6 +186,15 @@ export class NotificationConsumer {
           copyOf(message, { [HEADERS.attempt]: r.attempt, [HEADERS.channel]: r.channel, [HEADERS.lastError]: r.error.slice(0, 500) }),
         );
       }),
+      ...decision.deferred.map((d) => {
+        logger.info('another worker is sending this channel; looking again later', { channel: d.channel, by: d.by, delayMs: d.delayMs });
+        return channels.publisher.publish(
+          topology.retryExchange,
+          tierName(d.delayMs),
+          message.content,
+          copyOf(message, { [HEADERS.attempt]: d.attempt, [HEADERS.channel]: d.channel, [HEADERS.deferredBy]: d.by }),
+        );
+      }),
       ...decision.parked.map((p) => {
         logger.warn('dead-lettering', { channel: p.channel ?? 'all', reason: p.reason });
         return channels.publisher.publish(
@@ -201,10 +214,13 @@ export class NotificationConsumer {
   }
 }
 
+/** Headers that describe one delivery and must not pass on to the messages it spawns. */
+const ONE_DELIVERY = new Set<string>([HEADERS.replayedAt, HEADERS.deferredBy]);
+
 /** The message's own properties and app headers, minus what the broker added, plus `headers`. */
 function copyOf(message: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
   const p = message.properties;
-  const kept = Object.fromEntries(Object.entries(p.headers ?? {}).filter(([k]) => !BROKER_HEADERS.test(k)));
+  const kept = Object.fromEntries(Object.entries(p.headers ?? {}).filter(([k]) => !BROKER_HEADERS.test(k) && !ONE_DELIVERY.has(k)));
   return {
     contentType: p.contentType,
     contentEncoding: p.contentEncoding,

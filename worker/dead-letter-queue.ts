@@ -1,7 +1,8 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import type { Topology } from '../shared/broker/topology.js';
-import { BROKER_HEADERS, HEADERS } from '../shared/domain/contract.js';
+import { BROKER_HEADERS, HEADERS, parseTransferEvent } from '../shared/domain/contract.js';
+import { CHANNELS } from '../shared/domain/notifications.js';
 
 /** One parked message as an operator reads it. */
 export interface ParkedMessage {
@@ -67,7 +68,9 @@ export async function listDeadLetters(channel: Channel, t: Topology, limit: numb
  * Sends up to `limit` parked messages back to the work queue for a new round of
  * attempts (x-attempt starts again at 1). Each is removed from the dead-letter
  * queue only after the broker confirmed its copy, so a crash here can duplicate
- * a replay but never lose one; channels already sent are not sent again.
+ * a replay but never lose one; channels already sent are not sent again. A
+ * message parked whole by the broker (its delivery limit) names no channel: it is
+ * replayed as one message per channel, so each channel gets its new round.
  */
 export async function replayDeadLetters(channel: ConfirmChannel, t: Topology, limit: number): Promise<ParkedMessage[]> {
   const publisher = new ConfirmPublisher(channel);
@@ -82,15 +85,21 @@ export async function replayDeadLetters(channel: ConfirmChannel, t: Topology, li
     const kept = Object.fromEntries(
       Object.entries(p.headers ?? {}).filter(([k]) => !BROKER_HEADERS.test(k) && k !== HEADERS.failureReason && k !== HEADERS.failedAt && k !== HEADERS.failedBy),
     );
-    await publisher.publish('', t.workQueue, message.content, {
-      contentType: p.contentType,
-      messageId: p.messageId,
-      correlationId: p.correlationId,
-      timestamp: p.timestamp,
-      type: p.type,
-      appId: p.appId,
-      headers: { ...kept, [HEADERS.attempt]: 1, 'x-replayed-at': new Date().toISOString() },
-    });
+    const headers = { ...kept, [HEADERS.attempt]: 1, [HEADERS.replayedAt]: new Date().toISOString() };
+    const perChannel = kept[HEADERS.channel] === undefined && parseTransferEvent(message.content).ok ? CHANNELS : [undefined];
+    await Promise.all(
+      perChannel.map((channel) =>
+        publisher.publish('', t.workQueue, message.content, {
+          contentType: p.contentType,
+          messageId: p.messageId,
+          correlationId: p.correlationId,
+          timestamp: p.timestamp,
+          type: p.type,
+          appId: p.appId,
+          headers: channel === undefined ? headers : { ...headers, [HEADERS.channel]: channel },
+        }),
+      ),
+    );
     channel.ack(message);
     replayed.push(describe(message));
   }

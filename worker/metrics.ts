@@ -1,8 +1,8 @@
 import client from 'prom-client';
 import type { Channel } from '../shared/domain/notifications.js';
 
-/** How a delivery ended: acked with everything done, with retries or dead letters spawned, or handed back. */
-export type MessageOutcome = 'completed' | 'retry_scheduled' | 'dead_lettered' | 'requeued' | 'returned';
+/** How a delivery ended: acked with everything done, with retries, deferrals or dead letters spawned, or handed back. */
+export type MessageOutcome = 'completed' | 'retry_scheduled' | 'deferred' | 'dead_lettered' | 'requeued' | 'returned';
 
 /**
  * The worker's Prometheus metrics (prom-client), counted always and served at

@@ -4,6 +4,7 @@ import { topologyOf } from '../shared/broker/topology.js';
 import type { Config } from '../shared/runtime/config.js';
 import { Lifecycle } from '../shared/runtime/lifecycle.js';
 import { logger } from '../shared/runtime/logger.js';
+import { claimLeaseMs } from '../shared/domain/send-claims.js';
 import { openStore, type Store } from '../shared/store/index.js';
 import { NotificationConsumer, type ConsumerChannels } from './consumer.js';
 import { Notifier, type Providers } from './notifier.js';
@@ -48,7 +49,9 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
     // Aborted at stop, so store retries give up and undone deliveries go back to the queue.
     const stopping = new AbortController();
     const metrics = new WorkerMetrics();
-    const notifier = new Notifier(store, providers, config.retry, stopping.signal, metrics);
+    // The store's way of telling other workers this one is alive, for its send claims.
+    const claimant = await store.registerClaimant(workerId, claimLeaseMs(config.providers.timeoutMs));
+    const notifier = new Notifier(store, providers, config.retry, claimant, stopping.signal, metrics);
     const consumer = new NotificationConsumer({
       topology: topologyOf(config),
       prefetch: config.workerPrefetch,

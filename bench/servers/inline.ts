@@ -15,6 +15,7 @@ const config = loadConfig();
 const store = await openStore(config);
 const provider = new SimulatedProvider(config.notifyLatencyMs);
 const lease = { owner: 'inline-bench', leaseMs: 3_600_000 };
+const claimant = await store.registerClaimant('inline-bench', 60_000);
 
 const app = express();
 app.disable('x-powered-by');
@@ -26,9 +27,9 @@ app.post('/transfer', async (req, res) => {
   // Nobody publishes here; mark the event done so no relay sharing this database picks it up.
   await store.markPublished([receipt.event.id]);
   const event = JSON.parse(receipt.event.payload) as TransferEvent;
-  const delivery = (await store.loadDelivery(receipt.transfer.id))!;
-  for (const channel of CHANNELS) await provider.send(composeNotification(channel, event, delivery.contact));
-  await store.recordAttempts(receipt.transfer.id, CHANNELS.map((channel) => ({ channel, status: 'sent' as const, error: null })));
+  const claim = (await store.claimSends(receipt.transfer.id, CHANNELS, claimant, { replay: false }))!;
+  for (const channel of claim.granted) await provider.send(composeNotification(channel, event, claim.contact));
+  await store.recordAttempts(receipt.transfer.id, claim.granted.map((channel) => ({ channel, status: 'sent' as const, error: null })), claimant);
   res.status(201).json({ transferId: receipt.transfer.id, status: 'notified' });
 });
 const server = app.listen(config.port, () => {

@@ -66,20 +66,25 @@ export const HEADERS = {
   failedAt: 'x-failed-at',
   failedBy: 'x-failed-by',
   lastError: 'x-last-error',
+  /** Set by the replay tool: this delivery starts a new round for a channel that was given up on. */
+  replayedAt: 'x-replayed-at',
+  /** Set on a delivery that came back because another worker was sending its channel. */
+  deferredBy: 'x-deferred-by',
 } as const;
 
 /** Headers the broker adds and a copy of ours must not carry into its next life. */
 export const BROKER_HEADERS = /^x-(death|first-death-.*|last-death-.*|delivery-count|publish-id)$/;
 
-export type DeliveryScope = { ok: true; attempt: number; channel: Channel | null } | { ok: false; reason: string };
+export type DeliveryScope = { ok: true; attempt: number; channel: Channel | null; replay: boolean } | { ok: false; reason: string };
 
 export function readDeliveryScope(headers: Record<string, unknown> | undefined): DeliveryScope {
   const rawAttempt = headers?.[HEADERS.attempt];
   const rawChannel = headers?.[HEADERS.channel];
   const attempt = rawAttempt === undefined ? 1 : Number(rawAttempt);
   if (!Number.isInteger(attempt) || attempt < 1) return { ok: false, reason: `header ${HEADERS.attempt} is not a positive integer` };
-  if (rawChannel === undefined) return { ok: true, attempt, channel: null };
+  const replay = headers?.[HEADERS.replayedAt] !== undefined;
+  if (rawChannel === undefined) return { ok: true, attempt, channel: null, replay };
   const channel = String(rawChannel);
   if (!isChannel(channel)) return { ok: false, reason: `header ${HEADERS.channel} names no known channel: ${channel}` };
-  return { ok: true, attempt, channel };
+  return { ok: true, attempt, channel, replay };
 }

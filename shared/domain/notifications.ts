@@ -19,6 +19,12 @@ export interface NotificationState {
   attempts: number;
   lastError: string | null;
   updatedAt: string;
+  /**
+   * A failed channel is parked once its dead-letter copy is confirmed by the broker.
+   * Until then it is still being handled: it shows as pending (see visibleState), and
+   * a redelivery parks it.
+   */
+  parked: boolean;
 }
 
 export interface Contact {
@@ -70,8 +76,13 @@ export function composeNotification(channel: Channel, event: TransferEvent, send
 export function notificationStates(recorded: readonly NotificationState[], since: string): NotificationState[] {
   return CHANNELS.map(
     (channel) =>
-      recorded.find((s) => s.channel === channel) ?? { channel, status: 'pending', attempts: 0, lastError: null, updatedAt: since },
+      recorded.find((s) => s.channel === channel) ?? { channel, status: 'pending', attempts: 0, lastError: null, updatedAt: since, parked: false },
   );
+}
+
+/** What a reader is told: a channel shows failed only once it is parked where an operator can replay it. */
+export function visibleState(state: NotificationState): NotificationState {
+  return state.status === 'failed' && !state.parked ? { ...state, status: 'pending' } : state;
 }
 
 /**
@@ -79,8 +90,9 @@ export function notificationStates(recorded: readonly NotificationState[], since
  * accepted: some notification still pending; notified: all sent; notification_failed: one gave up.
  */
 export function transferStatus(states: readonly NotificationState[]): 'accepted' | 'notified' | 'notification_failed' {
-  if (states.some((s) => s.status === 'failed')) return 'notification_failed';
-  if (states.every((s) => s.status === 'sent')) return 'notified';
+  const visible = states.map(visibleState);
+  if (visible.some((s) => s.status === 'failed')) return 'notification_failed';
+  if (visible.every((s) => s.status === 'sent')) return 'notified';
   return 'accepted';
 }
 

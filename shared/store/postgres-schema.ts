@@ -59,4 +59,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     revoked_at  TIMESTAMPTZ
   );
   `,
+  // Send claims (a worker holds a channel while its send is at the provider) and parking
+  // (a failed channel counts as failed once its dead-letter copy is confirmed). Failed rows
+  // of earlier versions were parked right after they were recorded: take them as parked.
+  `
+  ALTER TABLE notifications
+    ADD COLUMN claimed_by  TEXT,
+    ADD COLUMN claim_token TEXT,
+    ADD COLUMN claim_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity',
+    ADD COLUMN parked_at   TIMESTAMPTZ;
+  UPDATE notifications SET parked_at = updated_at WHERE status = 'failed';
+  `,
 ];

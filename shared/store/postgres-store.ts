@@ -9,22 +9,37 @@ import {
   type IdempotencyClaim,
   type TransferRequest,
 } from '../domain/ledger.js';
+import type { Channel } from '../domain/notifications.js';
+import { decideClaims } from '../domain/send-claims.js';
 import { logger } from '../runtime/logger.js';
+import { LIVE_HOLDER, LivenessLock } from './postgres-liveness.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import {
   iso,
   toAccount,
   toApiKey,
+  toClaimCandidate,
   toClaimedEvents,
   toNotifications,
   toTransfer,
   type AccountRow,
   type ApiKeyRow,
+  type ClaimRow,
   type NotificationRow,
   type OutboxRow,
   type TransferRow,
 } from './rows.js';
-import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
+import {
+  outboxEventFor,
+  type AttemptRecord,
+  type Claimant,
+  type ClaimedEvent,
+  type OutboxLease,
+  type SendClaim,
+  type Store,
+  type TransferReceipt,
+  type TransferRecord,
+} from './store.js';
 
 /** BIGINT arrives as a string by default; our amounts stay far below 2^53, so numbers are exact. */
 const INT8 = 20;
@@ -95,7 +110,12 @@ const NOTIFICATIONS_JSON = `(SELECT json_agg(n) FROM notifications n WHERE n.tra
  * FOR UPDATE SKIP LOCKED so several API replicas never publish the same event twice.
  */
 export class PostgresStore implements Store {
-  private constructor(private readonly pool: pg.Pool) {}
+  private readonly liveness: LivenessLock[] = [];
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
 
   static async open(url: string, options: { poolMax: number }): Promise<PostgresStore> {
     const pool = new pg.Pool({
@@ -114,7 +134,7 @@ export class PostgresStore implements Store {
     });
     // An idle client losing its connection emits here; without a listener it would crash the process.
     pool.on('error', (err) => logger.warn('PostgreSQL idle client error', { error: err.message }));
-    const store = new PostgresStore(pool);
+    const store = new PostgresStore(pool, url);
     await store.migrate();
     return store;
   }
@@ -207,7 +227,8 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all(this.liveness.splice(0).map((lock) => lock.close()));
+    if (!this.pool.ended) await this.pool.end();
   }
 
   /**
@@ -311,28 +332,85 @@ export class PostgresStore implements Store {
     return { unpublished: row!.unpublished, oldestCreatedAt: row!.oldest === null ? null : iso(row!.oldest) };
   }
 
-  async loadDelivery(transferId: string): Promise<DeliveryContext | null> {
-    if (!isUuid(transferId)) return null;
-    const [row] = await this.query<{ owner_name: string; email: string; phone: string; notifications: NotificationRow[] | null }>(
-      `SELECT a.owner_name, a.email, a.phone, ${NOTIFICATIONS_JSON} AS notifications
-       FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1`,
-      [transferId],
-      'load-delivery',
-    );
-    if (!row) return null;
-    return { contact: { name: row.owner_name, email: row.email, phone: row.phone }, notifications: toNotifications(row.notifications) };
+  async registerClaimant(workerId: string, leaseMs: number): Promise<Claimant> {
+    const lock = await LivenessLock.acquire(this.url);
+    this.liveness.push(lock);
+    return { workerId, token: String(lock.id), leaseMs };
   }
 
-  async recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
+  async claimSends(transferId: string, channels: readonly Channel[], claimant: Claimant, options: { replay: boolean }): Promise<SendClaim | null> {
+    if (!isUuid(transferId)) return null;
+    return this.transaction(async (c) => {
+      // Rows first, so that a claim racing ours waits on the same row locks below.
+      const { rows: senders } = await c.query({
+        name: 'claim-sender',
+        text: `WITH sender AS (
+                 SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1
+               ), ensured AS (
+                 INSERT INTO notifications (transfer_id, channel, status, attempts, updated_at)
+                 SELECT $1, c, 'pending', 0, now() FROM unnest($2::text[]) AS c WHERE EXISTS (SELECT 1 FROM sender)
+                 ON CONFLICT DO NOTHING
+               )
+               SELECT * FROM sender`,
+        values: [transferId, channels],
+      });
+      const sender = senders[0];
+      if (!sender) return null;
+      // pg_locks is read only for a claim another worker holds within its lease.
+      const { rows } = await c.query<ClaimRow>({
+        name: 'claim-rows',
+        text: `SELECT n.*, CASE WHEN n.claimed_by IS NOT NULL AND n.claimed_by <> $3 AND n.claim_until > now()
+                                THEN ${LIVE_HOLDER('n.claim_token')} ELSE false END AS holder_alive
+               FROM notifications n WHERE n.transfer_id = $1 AND n.channel = ANY($2::text[]) ORDER BY n.channel FOR UPDATE`,
+        values: [transferId, channels, claimant.workerId],
+      });
+      const decision = decideClaims(
+        rows.map((r) => toClaimCandidate(r, r.holder_alive === true)),
+        options,
+      );
+      if (decision.granted.length > 0) {
+        await c.query({
+          name: 'claim-take',
+          text: `UPDATE notifications SET claimed_by = $3, claim_token = $4, claim_until = now() + make_interval(secs => $5::double precision / 1000),
+                   status = 'pending', parked_at = NULL
+                 WHERE transfer_id = $1 AND channel = ANY($2::text[])`,
+          values: [transferId, decision.granted, claimant.workerId, claimant.token, claimant.leaseMs],
+        });
+      }
+      return { contact: { name: sender.owner_name, email: sender.email, phone: sender.phone }, ...decision };
+    });
+  }
+
+  async releaseClaims(transferId: string, channels: readonly Channel[], claimant: Claimant): Promise<void> {
+    await this.query(
+      `UPDATE notifications SET claimed_by = NULL, claim_token = NULL, claim_until = '-infinity'
+       WHERE transfer_id = $1 AND channel = ANY($2::text[]) AND claimed_by = $3`,
+      [transferId, channels, claimant.workerId],
+    );
+  }
+
+  async recordAttempts(transferId: string, attempts: readonly AttemptRecord[], claimant: Claimant): Promise<void> {
     if (attempts.length === 0) return;
+    // Only the claimant's own claim is dropped: another worker's (taken after ours lapsed) stays.
     await this.query(
       `INSERT INTO notifications (transfer_id, channel, status, attempts, last_error, updated_at)
        SELECT $1, a.channel, a.status, 1, a.error, now() FROM unnest($2::text[], $3::text[], $4::text[]) AS a(channel, status, error)
        ON CONFLICT (transfer_id, channel) DO UPDATE SET
          status = EXCLUDED.status, attempts = notifications.attempts + 1,
-         last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at
+         last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at, parked_at = NULL,
+         claim_token = CASE WHEN notifications.claimed_by = $5 THEN NULL ELSE notifications.claim_token END,
+         claim_until = CASE WHEN notifications.claimed_by = $5 THEN '-infinity' ELSE notifications.claim_until END,
+         claimed_by = CASE WHEN notifications.claimed_by = $5 THEN NULL ELSE notifications.claimed_by END
        WHERE notifications.status <> 'sent'`,
-      [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error)], 'record-attempts');
+      [transferId, attempts.map((a) => a.channel), attempts.map((a) => a.status), attempts.map((a) => a.error), claimant.workerId], 'record-attempts');
+  }
+
+  async markParked(transferId: string, channels: readonly Channel[]): Promise<void> {
+    await this.query(
+      `UPDATE notifications SET parked_at = now() WHERE transfer_id = $1 AND channel = ANY($2::text[]) AND status = 'failed' AND parked_at IS NULL`,
+      [transferId, channels],
+      'mark-parked',
+    );
   }
 
   async insertApiKey(key: StoredApiKey): Promise<boolean> {

@@ -1,6 +1,7 @@
 import type { StoredApiKey } from '../domain/api-keys.js';
 import type { Account, Transfer } from '../domain/ledger.js';
 import type { NotificationState } from '../domain/notifications.js';
+import type { ClaimCandidate } from '../domain/send-claims.js';
 import type { ClaimedEvent } from './store.js';
 
 /**
@@ -34,6 +35,15 @@ export interface NotificationRow {
   attempts: number;
   last_error: string | null;
   updated_at: Time;
+  parked_at: Time | null;
+}
+
+/** A notification row as a claim reads it (locked, in the claiming transaction). */
+export interface ClaimRow extends NotificationRow {
+  claimed_by: string | null;
+  claim_token: string | null;
+  /** True when another worker's claim is within its lease and its worker is alive. */
+  holder_alive?: boolean | null;
 }
 
 export interface ApiKeyRow {
@@ -79,8 +89,17 @@ export const toTransfer = (r: TransferRow): Transfer => ({
 /** Ordered by channel, whichever order the rows came in. */
 export const toNotifications = (rows: readonly NotificationRow[] | null): NotificationState[] =>
   (rows ?? [])
-    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at) }))
+    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at), parked: r.parked_at != null }))
     .sort((a, b) => a.channel.localeCompare(b.channel));
+
+export const toClaimCandidate = (r: ClaimRow, heldByLiveWorker: boolean): ClaimCandidate => ({
+  channel: r.channel,
+  status: r.status,
+  parked: r.parked_at != null,
+  lastError: r.last_error,
+  claimedBy: r.claimed_by,
+  heldByLiveWorker,
+});
 
 export const toApiKey = (r: ApiKeyRow): StoredApiKey => ({
   id: r.id,

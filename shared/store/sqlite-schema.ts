@@ -59,4 +59,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     revoked_at  TEXT
   ) STRICT;
   `,
+  // Send claims (a worker holds a channel while its send is at the provider) and parking
+  // (a failed channel counts as failed once its dead-letter copy is confirmed). Failed rows
+  // of earlier versions were parked right after they were recorded: take them as parked.
+  `
+  ALTER TABLE notifications ADD COLUMN claimed_by TEXT;
+  ALTER TABLE notifications ADD COLUMN claim_token TEXT;
+  ALTER TABLE notifications ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE notifications ADD COLUMN parked_at TEXT;
+  UPDATE notifications SET parked_at = updated_at WHERE status = 'failed';
+  `,
 ];

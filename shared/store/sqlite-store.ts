@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoredApiKey } from '../domain/api-keys.js';
@@ -11,9 +12,34 @@ import {
   type IdempotencyClaim,
   type TransferRequest,
 } from '../domain/ledger.js';
-import { toAccount, toApiKey, toClaimedEvents, toNotifications, toTransfer, type AccountRow, type ApiKeyRow, type NotificationRow, type OutboxRow, type TransferRow } from './rows.js';
+import type { Channel } from '../domain/notifications.js';
+import { decideClaims } from '../domain/send-claims.js';
+import {
+  toAccount,
+  toApiKey,
+  toClaimCandidate,
+  toClaimedEvents,
+  toNotifications,
+  toTransfer,
+  type AccountRow,
+  type ApiKeyRow,
+  type ClaimRow,
+  type NotificationRow,
+  type OutboxRow,
+  type TransferRow,
+} from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
-import { outboxEventFor, type AttemptRecord, type ClaimedEvent, type DeliveryContext, type OutboxLease, type Store, type TransferReceipt, type TransferRecord } from './store.js';
+import {
+  outboxEventFor,
+  type AttemptRecord,
+  type Claimant,
+  type ClaimedEvent,
+  type OutboxLease,
+  type SendClaim,
+  type Store,
+  type TransferReceipt,
+  type TransferRecord,
+} from './store.js';
 
 const isBusy = (error: unknown) => /^SQLITE_BUSY/.test(String((error as { code?: unknown }).code ?? ''));
 
@@ -32,6 +58,27 @@ function translate(error: unknown): unknown {
     return new AppError('database_unavailable', 'the database is unavailable, try again later', undefined, { cause: error });
   }
   return error;
+}
+
+/**
+ * A SQLite file is shared by processes of one machine only, so a claimant is its
+ * process: host and pid. Another process on this host tells whether it is alive by
+ * signalling it; a claim from another host (a file shared against the advice) is
+ * trusted until its lease ends.
+ */
+const claimantToken = () => `${hostname()}:${process.pid}`;
+
+function processAlive(token: string | null): boolean {
+  const at = token?.lastIndexOf(':') ?? -1;
+  if (!token || at < 0) return true;
+  if (token.slice(0, at) !== hostname()) return true;
+  try {
+    process.kill(Number(token.slice(at + 1)), 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but is not ours to signal.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** A write waiting for the next group commit. */
@@ -125,12 +172,30 @@ export class SqliteStore implements Store {
       sender: db.prepare<[string], { owner_name: string; email: string; phone: string }>(
         `SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = ?`,
       ),
-      recordAttempt: db.prepare(
-        `INSERT INTO notifications (transfer_id, channel, status, attempts, last_error, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+      ensureNotification: db.prepare<[string, string, string]>(
+        `INSERT INTO notifications (transfer_id, channel, status, attempts, updated_at) VALUES (?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING`,
+      ),
+      claimRow: db.prepare<[string, string], ClaimRow & { claim_until: number }>('SELECT * FROM notifications WHERE transfer_id = ? AND channel = ?'),
+      claim: db.prepare<[string, string, number, string, string]>(
+        `UPDATE notifications SET claimed_by = ?, claim_token = ?, claim_until = ?, status = 'pending', parked_at = NULL
+         WHERE transfer_id = ? AND channel = ?`,
+      ),
+      releaseClaim: db.prepare<[string, string, string]>(
+        `UPDATE notifications SET claimed_by = NULL, claim_token = NULL, claim_until = 0 WHERE transfer_id = ? AND channel = ? AND claimed_by = ?`,
+      ),
+      // Only the claimant's own claim is dropped: another worker's (taken after ours lapsed) stays.
+      recordAttempt: db.prepare<[{ transferId: string; channel: string; status: string; error: string | null; now: string; claimant: string }]>(
+        `INSERT INTO notifications (transfer_id, channel, status, attempts, last_error, updated_at) VALUES (@transferId, @channel, @status, 1, @error, @now)
          ON CONFLICT (transfer_id, channel) DO UPDATE SET
            status = excluded.status, attempts = notifications.attempts + 1,
-           last_error = excluded.last_error, updated_at = excluded.updated_at
+           last_error = excluded.last_error, updated_at = excluded.updated_at, parked_at = NULL,
+           claim_token = iif(notifications.claimed_by = @claimant, NULL, notifications.claim_token),
+           claim_until = iif(notifications.claimed_by = @claimant, 0, notifications.claim_until),
+           claimed_by = iif(notifications.claimed_by = @claimant, NULL, notifications.claimed_by)
          WHERE notifications.status <> 'sent'`,
+      ),
+      markParked: db.prepare<[string, string, string]>(
+        `UPDATE notifications SET parked_at = ? WHERE transfer_id = ? AND channel = ? AND status = 'failed' AND parked_at IS NULL`,
       ),
       ping: db.prepare('SELECT 1'),
       insertApiKey: db.prepare(
@@ -328,21 +393,47 @@ export class SqliteStore implements Store {
     });
   }
 
-  loadDelivery(transferId: string): Promise<DeliveryContext | null> {
-    return this.run(() => {
+  async registerClaimant(workerId: string, leaseMs: number): Promise<Claimant> {
+    return { workerId, token: claimantToken(), leaseMs };
+  }
+
+  claimSends(transferId: string, channels: readonly Channel[], claimant: Claimant, options: { replay: boolean }): Promise<SendClaim | null> {
+    return this.write(() => {
       const sender = this.sql.sender.get(transferId);
       if (!sender) return null;
-      return {
-        contact: { name: sender.owner_name, email: sender.email, phone: sender.phone },
-        notifications: toNotifications(this.sql.notifications.all(transferId)),
-      };
+      const now = Date.now();
+      const nowIso = new Date(now).toISOString();
+      const candidates = channels.map((channel) => {
+        this.sql.ensureNotification.run(transferId, channel, nowIso);
+        const row = this.sql.claimRow.get(transferId, channel)!;
+        const heldByOther = row.claimed_by !== null && row.claimed_by !== claimant.workerId && row.claim_until > now;
+        return toClaimCandidate(row, heldByOther && processAlive(row.claim_token));
+      });
+      const decision = decideClaims(candidates, options);
+      for (const channel of decision.granted) {
+        this.sql.claim.run(claimant.workerId, claimant.token, now + claimant.leaseMs, transferId, channel);
+      }
+      return { contact: { name: sender.owner_name, email: sender.email, phone: sender.phone }, ...decision };
     });
   }
 
-  recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void> {
+  releaseClaims(transferId: string, channels: readonly Channel[], claimant: Claimant): Promise<void> {
+    return this.write(() => {
+      for (const channel of channels) this.sql.releaseClaim.run(transferId, channel, claimant.workerId);
+    });
+  }
+
+  recordAttempts(transferId: string, attempts: readonly AttemptRecord[], claimant: Claimant): Promise<void> {
     return this.write(() => {
       const now = new Date().toISOString();
-      for (const a of attempts) this.sql.recordAttempt.run(transferId, a.channel, a.status, a.error, now);
+      for (const a of attempts) this.sql.recordAttempt.run({ transferId, channel: a.channel, status: a.status, error: a.error, now, claimant: claimant.workerId });
+    });
+  }
+
+  markParked(transferId: string, channels: readonly Channel[]): Promise<void> {
+    return this.write(() => {
+      const now = new Date().toISOString();
+      for (const channel of channels) this.sql.markParked.run(now, transferId, channel);
     });
   }
 

@@ -1,6 +1,7 @@
 import type { StoredApiKey } from '../domain/api-keys.js';
 import { transferCompletedEvent, type Account, type IdempotencyClaim, type Transfer, type TransferRequest } from '../domain/ledger.js';
 import type { Channel, Contact, NotificationState, NotificationStatus } from '../domain/notifications.js';
+import type { ClaimDecision } from '../domain/send-claims.js';
 
 /**
  * What the API and the worker need from a database, and nothing more. A Store
@@ -36,9 +37,28 @@ export interface Store {
   /** How many events wait to be published, and since when the oldest has. */
   outboxStats(): Promise<{ unpublished: number; oldestCreatedAt: string | null }>;
 
-  /** What the worker needs to notify for a transfer: whom, and what was already done. Null if unknown. */
-  loadDelivery(transferId: string): Promise<DeliveryContext | null>;
-  recordAttempts(transferId: string, attempts: readonly AttemptRecord[]): Promise<void>;
+  /**
+   * Makes this process a claimant of sends, with a token by which other workers can
+   * tell whether it is still alive (its database session, or its process on this host).
+   */
+  registerClaimant(workerId: string, leaseMs: number): Promise<Claimant>;
+  /**
+   * Claims the sends of these channels before they go to a provider, in one atomic step,
+   * deciding each channel by the rule in domain/send-claims.ts: granted when it is pending
+   * (or failed, on a replay) and no other worker holds a live claim on it. A claim is
+   * live until its lease ends, unless the store can tell its worker has died. Also
+   * returns whom to notify. Null if the transfer is unknown.
+   */
+  claimSends(transferId: string, channels: readonly Channel[], claimant: Claimant, options: { replay: boolean }): Promise<SendClaim | null>;
+  /** Gives back claims the claimant will not use (the delivery was lost before the send started). */
+  releaseClaims(transferId: string, channels: readonly Channel[], claimant: Claimant): Promise<void>;
+  /**
+   * Records the outcome of attempts (never downgrading a channel already sent) and drops
+   * the claimant's claims on them. A channel recorded failed is not parked yet.
+   */
+  recordAttempts(transferId: string, attempts: readonly AttemptRecord[], claimant: Claimant): Promise<void>;
+  /** Failed channels whose dead-letter copies the broker has confirmed: from now on they show failed. */
+  markParked(transferId: string, channels: readonly Channel[]): Promise<void>;
 
   /** Stores a key unless one with its id exists; true if it was inserted. */
   insertApiKey(key: StoredApiKey): Promise<boolean>;
@@ -74,9 +94,16 @@ export interface TransferRecord extends Transfer {
   notifications: NotificationState[];
 }
 
-export interface DeliveryContext {
+export interface Claimant {
+  workerId: string;
+  /** How other workers tell this one is alive; its form is the store's own. */
+  token: string;
+  /** A claim lasts this long unless its worker records an outcome first; longer than a provider may take. */
+  leaseMs: number;
+}
+
+export interface SendClaim extends ClaimDecision {
   contact: Contact;
-  notifications: NotificationState[];
 }
 
 export interface AttemptRecord {
