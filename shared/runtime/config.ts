@@ -67,6 +67,8 @@ const envSchema = z.object({
   EMAIL_FROM: z.string().min(3).default('Async Transfers <notifications@async-transfers.local>'),
   SMS_WEBHOOK_URL: url(/^https?:\/\//, 'https://sms.example.com/messages').optional(),
   SMS_WEBHOOK_TOKEN: z.string().min(1).optional(),
+  SMTP_MAX_CONNECTIONS: int(1, 1000).optional(),
+  SMS_MAX_CONNECTIONS: int(1, 1000).optional(),
   PROVIDER_TIMEOUT_MS: int(100, 600_000).default(10_000),
   NOTIFY_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   AUTH_DISABLED: z.stringbool().default(false),
@@ -103,8 +105,9 @@ export interface Config {
   deliveryLimit: number;
   retry: { delaysMs: number[]; maxAttempts: number };
   providers: {
-    email: { kind: 'simulated' } | { kind: 'smtp'; url: string; from: string };
-    sms: { kind: 'simulated' } | { kind: 'webhook'; url: string; token: string | null };
+    /** maxConnections: sends in flight at once; by default the worker's prefetch, all it can hold. */
+    email: { kind: 'simulated' } | { kind: 'smtp'; url: string; from: string; maxConnections: number };
+    sms: { kind: 'simulated' } | { kind: 'webhook'; url: string; token: string | null; maxConnections: number };
     timeoutMs: number;
     simulatedFailureRate: number;
   };
@@ -148,8 +151,14 @@ export function loadConfig(env: Env = process.env): Config {
     deliveryLimit: e.DELIVERY_LIMIT,
     retry: { delaysMs: e.RETRY_DELAYS_MS, maxAttempts: e.MAX_ATTEMPTS },
     providers: {
-      email: e.EMAIL_PROVIDER === 'smtp' ? { kind: 'smtp', url: e.SMTP_URL!, from: e.EMAIL_FROM } : { kind: 'simulated' },
-      sms: e.SMS_PROVIDER === 'webhook' ? { kind: 'webhook', url: e.SMS_WEBHOOK_URL!, token: e.SMS_WEBHOOK_TOKEN ?? null } : { kind: 'simulated' },
+      email:
+        e.EMAIL_PROVIDER === 'smtp'
+          ? { kind: 'smtp', url: e.SMTP_URL!, from: e.EMAIL_FROM, maxConnections: e.SMTP_MAX_CONNECTIONS ?? e.WORKER_PREFETCH }
+          : { kind: 'simulated' },
+      sms:
+        e.SMS_PROVIDER === 'webhook'
+          ? { kind: 'webhook', url: e.SMS_WEBHOOK_URL!, token: e.SMS_WEBHOOK_TOKEN ?? null, maxConnections: e.SMS_MAX_CONNECTIONS ?? e.WORKER_PREFETCH }
+          : { kind: 'simulated' },
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
       simulatedFailureRate: e.NOTIFY_FAILURE_RATE,
     },

@@ -18,6 +18,8 @@ export type GatewayVerdict = { status: number; delayMs?: number };
 export class FakeSmsGateway {
   readonly requests: SmsRequest[] = [];
   verdict: (req: SmsRequest, attemptIndex: number) => GatewayVerdict = () => ({ status: 202 });
+  /** Requests received and not yet answered (a slow gateway). */
+  stalled = 0;
   private readonly server: Server;
   port = 0;
 
@@ -39,8 +41,15 @@ export class FakeSmsGateway {
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify(verdict.status < 300 ? { id: `sms-${this.requests.length}` } : { error: `status ${verdict.status}` }));
       };
-      if (verdict.delayMs) setTimeout(answer, verdict.delayMs);
-      else answer();
+      if (verdict.delayMs) {
+        this.stalled++;
+        setTimeout(() => {
+          this.stalled--;
+          answer();
+        }, verdict.delayMs);
+      } else {
+        answer();
+      }
     });
   }
 

@@ -8,6 +8,8 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  /** Client sockets, whose bytes toward the broker stall() holds back. */
+  private readonly clients = new Set<net.Socket>();
   port = 0;
 
   constructor(
@@ -42,6 +44,19 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Drops everything the clients send from now on (publishes, acks) while the connections
+   * stay up, as a network that loses packets would. A client that goes away still closes
+   * its connection to the broker.
+   */
+  stall(): void {
+    for (const client of this.clients) {
+      client.unpipe();
+      client.on('data', () => undefined);
+      client.resume();
+    }
+  }
+
   get connectionCount(): number {
     return this.sockets.size / 2;
   }
@@ -53,6 +68,8 @@ export class TcpProxy {
   private listen(port: number): Promise<void> {
     const server = net.createServer((client) => {
       const upstream = net.connect(this.targetPort, this.targetHost);
+      this.clients.add(client);
+      client.on('close', () => this.clients.delete(client));
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('error', () => undefined);

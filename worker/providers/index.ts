@@ -9,7 +9,7 @@ export function createProviders(config: Config): Providers {
   const { email, sms, timeoutMs, simulatedFailureRate } = config.providers;
   const simulated = () => new SimulatedProvider(config.notifyLatencyMs, simulatedFailureRate);
   return {
-    email: email.kind === 'smtp' ? new SmtpProvider(email.url, email.from, timeoutMs) : simulated(),
-    sms: sms.kind === 'webhook' ? new SmsWebhookProvider(sms.url, sms.token, timeoutMs) : simulated(),
+    email: email.kind === 'smtp' ? new SmtpProvider(email.url, email.from, timeoutMs, email.maxConnections) : simulated(),
+    sms: sms.kind === 'webhook' ? new SmsWebhookProvider(sms.url, sms.token, timeoutMs, sms.maxConnections) : simulated(),
   };
 }

@@ -1,3 +1,4 @@
+import { Agent, request } from 'undici';
 import type { FailureKind, OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
@@ -8,22 +9,30 @@ export function classifyHttpStatus(status: number): FailureKind {
 
 /**
  * SMS as a JSON POST to a gateway. The Idempotency-Key header (transfer id and
- * channel) lets the gateway drop a duplicate we could not prevent.
+ * channel) lets the gateway drop a duplicate we could not prevent. Requests go
+ * through one keep-alive connection pool (undici, which Node's fetch is built on)
+ * sized to what the worker holds at once, so a slow gateway never queues sends
+ * behind a connection limit and never pays a TCP (or TLS) handshake per SMS.
  */
 export class SmsWebhookProvider implements NotificationProvider {
   readonly name = 'sms-webhook';
+  private readonly agent: Agent;
 
   constructor(
     readonly endpoint: string,
     private readonly token: string | null,
     private readonly timeoutMs: number,
-  ) {}
+    maxConnections: number,
+  ) {
+    this.agent = new Agent({ connections: maxConnections, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  }
 
   async send(n: OutgoingNotification): Promise<void> {
-    let response: Response;
+    let response: Awaited<ReturnType<typeof request>>;
     try {
-      response = await fetch(this.endpoint, {
+      response = await request(this.endpoint, {
         method: 'POST',
+        dispatcher: this.agent,
         headers: {
           'content-type': 'application/json',
           'idempotency-key': n.idempotencyKey,
@@ -34,14 +43,20 @@ export class SmsWebhookProvider implements NotificationProvider {
       });
     } catch (error) {
       // Timeouts, refused and reset connections: the gateway may answer next time.
-      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (error as Error).message;
+      const name = (error as Error).name;
+      const reason = name === 'TimeoutError' || name === 'HeadersTimeoutError' ? `no answer within ${this.timeoutMs} ms` : (error as Error).message;
       throw new ProviderError(`SMS gateway: ${reason}`, 'transient', { cause: error });
     }
-    if (response.ok) {
-      await response.body?.cancel();
+    const { statusCode, body } = response;
+    if (statusCode >= 200 && statusCode < 300) {
+      await body.dump();
       return;
     }
-    const detail = (await response.text().catch(() => '')).slice(0, 200);
-    throw new ProviderError(`SMS gateway answered ${response.status}${detail ? `: ${detail}` : ''}`, classifyHttpStatus(response.status));
+    const detail = (await body.text().catch(() => '')).slice(0, 200);
+    throw new ProviderError(`SMS gateway answered ${statusCode}${detail ? `: ${detail}` : ''}`, classifyHttpStatus(statusCode));
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 }

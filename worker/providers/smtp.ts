@@ -21,8 +21,11 @@ export function classifySmtpError(error: SmtpError): ProviderError {
 }
 
 /**
- * Email over SMTP through nodemailer's pooled transport. The Message-ID is
- * derived from the idempotency key, so a resend after a crash carries the same
+ * Email over SMTP through nodemailer's pooled transport. The pool holds up to
+ * SMTP_MAX_CONNECTIONS connections (by default as many as the worker holds
+ * messages, WORKER_PREFETCH): SMTP sends one message per connection at a time,
+ * so a smaller pool would cap the worker at pool size / send time. The Message-ID
+ * is derived from the idempotency key, so a resend after a crash carries the same
  * id and a mail system (or a reader) can recognise the duplicate.
  */
 export class SmtpProvider implements NotificationProvider {
@@ -33,11 +36,12 @@ export class SmtpProvider implements NotificationProvider {
     readonly endpoint: string,
     private readonly from: string,
     private readonly timeoutMs: number,
+    maxConnections: number,
   ) {
     this.transport = nodemailer.createTransport({
       url: endpoint,
       pool: true,
-      maxConnections: 5,
+      maxConnections,
       connectionTimeout: timeoutMs,
       greetingTimeout: timeoutMs,
       socketTimeout: timeoutMs,
