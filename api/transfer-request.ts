@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { z } from 'zod';
 import type { Principal } from '../shared/domain/api-keys.js';
 import { AppError } from '../shared/domain/errors.js';
-import { requestFingerprint, type IdempotencyClaim, type TransferRequest } from '../shared/domain/ledger.js';
+import type { IdempotencyClaim, TransferRequest } from '../shared/domain/ledger.js';
 import { idempotencyKeySchema, transferBodySchema } from './http-contract.js';
 
 function issuesOf(error: z.ZodError): { path: string; message: string }[] {
@@ -18,10 +18,10 @@ export function parseTransferRequest(body: unknown): TransferRequest {
 }
 
 /** Keys are scoped to the caller's API key, so two clients choosing the same key never collide. */
-export function parseIdempotencyKey(req: Request, request: TransferRequest, principal: Principal): IdempotencyClaim | null {
+export function parseIdempotencyKey(req: Request, principal: Principal): IdempotencyClaim | null {
   const header = req.get('idempotency-key');
   if (header === undefined) return null;
   const parsed = idempotencyKeySchema.safeParse(header);
   if (!parsed.success) throw new AppError('invalid_header', 'Idempotency-Key is invalid', issuesOf(parsed.error));
-  return { key: `${principal.keyId ?? 'anonymous'}:${parsed.data}`, requestHash: requestFingerprint(request) };
+  return { key: `${principal.keyId ?? 'anonymous'}:${parsed.data}` };
 }

@@ -34,7 +34,7 @@ export function transferRoutes(deps: { store: Store; relay: OutboxRelay }): Rout
       throw new AppError('forbidden', `this API key may not move money out of account ${request.fromAccount}`);
     }
     assertDistinctAccounts(request);
-    const claim = parseIdempotencyKey(req, request, principal);
+    const claim = parseIdempotencyKey(req, principal);
     const receipt = await store.executeTransfer(request, claim, relay.lease);
     const transferId = receipt.replayed ? receipt.transferId : receipt.transfer.id;
     addLogContext({ transferId });

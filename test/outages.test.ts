@@ -6,7 +6,7 @@ import type { NotificationProvider } from '../worker/providers/provider.js';
 import { startWorker } from '../worker/worker.js';
 import { FakeSmtpServer } from './support/fake-smtp.js';
 import { allLogLines } from './support/log-capture.js';
-import { processesPerTest } from './support/processes.js';
+import { processesPerTest, runDlq } from './support/processes.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -108,19 +108,20 @@ for (const store of testStores()) describe(`[${store}] outages and crashes: noth
     expect(last.logs.some((l) => l.message === 'notification sent' && l.transferId === id)).to.equal(false);
   });
 
-  it('When handling a message throws every time, then the queue’s delivery limit parks it and other transfers keep flowing', async () => {
+  it('When handling a message throws every time, then the queue’s delivery limit parks it, other transfers keep flowing, and once fixed a replay sends each channel', async () => {
     const env = { DELIVERY_LIMIT: '3' };
     system = await TestSystem.start({ db: store, env });
     const config = system.ns.config(env);
     const real = await openStore(config);
     let poisonId = '';
     let poisonDeliveries = 0;
+    let fixed = false;
     // A store that breaks on one transfer, as a bug would: not "unavailable", just wrong, every time.
     const broken: Store = new Proxy(real, {
       get(target, prop, receiver) {
         if (prop === 'claimSends') {
           return async (transferId: string, ...rest: Parameters<Store['claimSends']> extends [string, ...infer R] ? R : never) => {
-            if (transferId === poisonId) {
+            if (transferId === poisonId && !fixed) {
               poisonDeliveries++;
               throw new TypeError('cannot read properties of undefined');
             }
@@ -137,16 +138,26 @@ for (const store of testStores()) describe(`[${store}] outages and crashes: noth
       const healthy = (await system.post(transfer).expect(202)).body.transferId as string;
       await system.waitNotified(healthy);
 
-      const [dead] = await waitFor('the poison message in the dead-letter queue', async () => {
-        const got = await system!.drain(system!.ns.topology.deadQueue);
-        return got.length ? got : undefined;
-      });
-      expect(dead!.properties.correlationId).to.equal(poisonId);
-      const death = (dead!.properties.headers!['x-death'] as { reason: string }[])[0]!;
-      expect(death.reason).to.equal('delivery_limit');
+      await waitFor('the poison message in the dead-letter queue', async () => (await system!.messageCount(system!.ns.topology.deadQueue)) === 1);
+      const listed = await runDlq(['list', '--json'], system.ns.env(env));
+      const [dead] = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { transferId: string; channel: string; reason: string });
+      // The broker parked it whole: it names no channel, and says why in x-death.
+      expect(dead).to.include({ transferId: poisonId, channel: 'all' });
+      expect(dead!.reason).to.match(/^broker: delivery_limit/);
       // Deliveries 0..3: three returns allowed, the fourth (quarantine, which breaks too) is the last.
       expect(poisonDeliveries).to.equal(4);
       expect((await system.transfer(poisonId)).status).to.equal('accepted');
+
+      // The bug is fixed; the operator replays what was parked, and each channel gets its round.
+      fixed = true;
+      const replay = await runDlq(['replay'], system.ns.env(env));
+      expect(replay.code, replay.stderr).to.equal(0);
+      expect(replay.stdout).to.match(/^replayed 1 message/);
+      const view = await system.waitNotified(poisonId);
+      expect(view.notifications.map((n) => [n.channel, n.status, n.attempts])).to.deep.equal([
+        ['email', 'sent', 1],
+        ['sms', 'sent', 1],
+      ]);
     } finally {
       await system.worker?.stop();
       system.worker = null;

@@ -170,6 +170,22 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
       expect(await system.balance(ALICE)).to.equal((Number(before) - 12.34).toFixed(2));
     });
 
+    it('When a key is replayed naming the currency the first request left to the account, then it is the same request', async () => {
+      const before = await system.balance(ALICE);
+      const first = await system.post(body, { 'Idempotency-Key': 'currency-1' }).expect(202);
+      const named = await system.post({ ...body, currency: 'USD' }, { 'Idempotency-Key': 'currency-1' }).expect(202);
+      expect(named.body.transferId).to.equal(first.body.transferId);
+      expect(named.headers['idempotent-replayed']).to.equal('true');
+      // And the other way round.
+      const second = await system.post({ ...body, currency: 'USD' }, { 'Idempotency-Key': 'currency-2' }).expect(202);
+      const omitted = await system.post(body, { 'Idempotency-Key': 'currency-2' }).expect(202);
+      expect(omitted.body.transferId).to.equal(second.body.transferId);
+      expect(await system.balance(ALICE)).to.equal((Number(before) - 2 * 12.34).toFixed(2));
+      // A currency the account does not hold is another request, not a replay.
+      const other = await system.post({ ...body, currency: 'EUR' }, { 'Idempotency-Key': 'currency-1' }).expect(422);
+      expect(other.body.error.code).to.equal('idempotency_key_reused');
+    });
+
     it('When a key is reused with another body, then it answers 422 and moves nothing', async () => {
       await system.post(body, { 'Idempotency-Key': 'replay-2' }).expect(202);
       const before = await system.balance(ALICE);

@@ -37,9 +37,9 @@ export interface Transfer {
   createdAt: string;
 }
 
+/** An Idempotency-Key, scoped to the API key that sent it. */
 export interface IdempotencyClaim {
   key: string;
-  requestHash: string;
 }
 
 /** Checked before touching the store: it needs no rows. */
@@ -66,16 +66,27 @@ export function checkTransfer(request: TransferRequest, from: Account | undefine
 
 /**
  * Two requests are "the same" when they mean the same transfer: 150.75 and "150.75"
- * are one request, a different amount or reference is another.
+ * are one request, and so are an omitted currency and the account's own currency
+ * named explicitly (pass the resolved currency); a different amount or reference
+ * is another.
  */
-export function requestFingerprint(request: TransferRequest): string {
-  const canonical = JSON.stringify([request.fromAccount, request.toAccount, request.amountMinor, request.currency, request.reference]);
+export function requestFingerprint(request: TransferRequest, currency: string | null): string {
+  const canonical = JSON.stringify([request.fromAccount, request.toAccount, request.amountMinor, currency, request.reference]);
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** A replayed key must carry the same request; returns the transfer the key already made. */
-export function resolveReplay(stored: { transferId: string; requestHash: string }, claim: IdempotencyClaim): string {
-  if (stored.requestHash !== claim.requestHash) {
+/**
+ * A replayed key must carry the same request; returns the transfer the key already
+ * made. `accountCurrency` is the sending account's currency: releases before the
+ * currency was resolved stored an omitted currency as null, and such a key still
+ * matches the same request, with or without the currency named.
+ */
+export function resolveReplay(stored: { transferId: string; requestHash: string }, request: TransferRequest, accountCurrency: string | null): string {
+  const currency = request.currency ?? accountCurrency;
+  const same =
+    stored.requestHash === requestFingerprint(request, currency) ||
+    (currency === accountCurrency && stored.requestHash === requestFingerprint(request, null));
+  if (!same) {
     throw new AppError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
   }
   return stored.transferId;

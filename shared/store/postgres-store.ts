@@ -4,6 +4,7 @@ import { AppError } from '../domain/errors.js';
 import {
   checkTransfer,
   newTransfer,
+  requestFingerprint,
   resolveReplay,
   type Account,
   type IdempotencyClaim,
@@ -246,7 +247,10 @@ export class PostgresStore implements Store {
       const { rows: lock } = await c.query({ name: 'idempotency-lock', text: 'SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS got', values: [idempotencyLockName(claim.key)] });
       if (!lock[0].got) throw new AppError('idempotency_in_flight', 'a request with this Idempotency-Key is still being processed; retry shortly');
       const { rows } = await c.query({ name: 'idempotency-find', text: 'SELECT id, request_hash FROM transfers WHERE idempotency_key = $1', values: [claim.key] });
-      if (rows[0]) return { replayed: true, transferId: resolveReplay({ transferId: rows[0].id, requestHash: rows[0].request_hash }, claim) };
+      if (rows[0]) {
+        const { rows: from } = await c.query({ name: 'account-currency', text: 'SELECT currency FROM accounts WHERE id = $1', values: [request.fromAccount] });
+        return { replayed: true, transferId: resolveReplay({ transferId: rows[0].id, requestHash: rows[0].request_hash }, request, from[0]?.currency ?? null) };
+      }
       return this.transfer(c, request, claim, lease);
     });
   }
@@ -260,7 +264,7 @@ export class PostgresStore implements Store {
     const event = outboxEventFor(transfer);
     const values = [
       transfer.id, transfer.fromAccount, transfer.toAccount, transfer.amountMinor, currency, transfer.reference,
-      claim?.key ?? null, claim?.requestHash ?? null, transfer.createdAt,
+      claim?.key ?? null, claim ? requestFingerprint(request, currency) : null, transfer.createdAt,
       event.id, event.type, event.payload, lease.owner, lease.leaseMs,
     ];
     for (let attempt = 1; ; attempt++) {

@@ -7,6 +7,7 @@ import { AppError } from '../domain/errors.js';
 import {
   checkTransfer,
   newTransfer,
+  requestFingerprint,
   resolveReplay,
   type Account,
   type IdempotencyClaim,
@@ -225,11 +226,11 @@ export class SqliteStore implements Store {
 
   /** One transfer, inside the group's transaction: idempotency, the ledger's checks, debit, credit, transfer row, outbox event. */
   private transferNow(request: TransferRequest, claim: IdempotencyClaim | null, lease: OutboxLease): TransferReceipt {
+    const fromRow = this.sql.account.get(request.fromAccount);
     if (claim) {
       const stored = this.sql.byIdempotencyKey.get(claim.key);
-      if (stored) return { replayed: true, transferId: resolveReplay({ transferId: stored.id, requestHash: stored.request_hash }, claim) };
+      if (stored) return { replayed: true, transferId: resolveReplay({ transferId: stored.id, requestHash: stored.request_hash }, request, fromRow?.currency ?? null) };
     }
-    const fromRow = this.sql.account.get(request.fromAccount);
     const toRow = this.sql.account.get(request.toAccount);
     const now = new Date();
     const currency = checkTransfer(request, fromRow && toAccount(fromRow), toRow && toAccount(toRow));
@@ -248,7 +249,7 @@ export class SqliteStore implements Store {
       transfer.currency,
       transfer.reference,
       claim?.key ?? null,
-      claim?.requestHash ?? null,
+      claim ? requestFingerprint(request, currency) : null,
       transfer.createdAt,
     );
     const event = outboxEventFor(transfer);

@@ -63,6 +63,27 @@ export class TestNamespace {
     if (this.store === 'postgres') await admin((c) => c.query(`CREATE DATABASE "${this.pgDatabase}"`));
   }
 
+  /** Runs SQL straight against the namespace's database, as an earlier version or an operator would. */
+  async execSql(statements: readonly string[]): Promise<void> {
+    if (this.store === 'sqlite') {
+      const db = new Database(this.dbFile);
+      try {
+        for (const sql of statements) db.exec(sql);
+      } finally {
+        db.close();
+      }
+      return;
+    }
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      for (const sql of statements) await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
   /** The environment a process of this namespace runs with. */
   env(overrides: EnvOverrides = {}): EnvOverrides {
     const result = {

@@ -23,10 +23,14 @@ export class TestSystem {
     this.ns = new TestNamespace(store);
   }
 
-  static async start(options: { db?: StoreKind; worker?: boolean; env?: EnvOverrides } & WorkerDeps = {}): Promise<TestSystem> {
+  /** `existing` fills the namespace's fresh database before anything opens it, as an earlier version would have left it. */
+  static async start(
+    options: { db?: StoreKind; worker?: boolean; env?: EnvOverrides; existing?: (ns: TestNamespace) => Promise<void> } & WorkerDeps = {},
+  ): Promise<TestSystem> {
     const system = new TestSystem(options.db ?? 'sqlite');
     try {
       await system.ns.prepare();
+      await options.existing?.(system.ns);
       system.api = await startApi(system.ns.config(options.env), { print: () => undefined });
       if (options.worker) system.worker = await startWorker(system.ns.config(options.env), options);
       await waitFor('the API to reach the broker', () => system.api.broker.isConnected);
