@@ -8,6 +8,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_body: 400,
   malformed_json: 400,
   invalid_header: 400,
+  invalid_path: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -35,6 +36,8 @@ const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
 
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // The router could not percent-decode a path parameter (/transfers/%E0): the caller's mistake.
+  if (error instanceof URIError) return new AppError('invalid_path', 'the path is not valid percent-encoded UTF-8');
   const type = (error as { type?: unknown } | null)?.type;
   const converter = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
   if (converter) return converter();

@@ -90,6 +90,7 @@ export function openApiDocument(): Record<string, unknown> {
     request: { params: z.object({ id: z.uuid().meta({ description: 'The transferId from POST /transfer' }) }) },
     responses: {
       200: { description: 'The transfer', content: json(transferViewSchema) },
+      400: error('`invalid_path`: the id is not valid percent-encoded UTF-8'),
       401: unauthorized,
       404: error('`transfer_not_found`: no such transfer, or none of its accounts is the key’s'),
       503: unavailable,
@@ -104,6 +105,7 @@ export function openApiDocument(): Record<string, unknown> {
     request: { params: z.object({ id: accountIdSchema }) },
     responses: {
       200: { description: 'The account', content: json(accountViewSchema) },
+      400: error('`invalid_path`: the id is not valid percent-encoded UTF-8'),
       401: unauthorized,
       404: error('`account_not_found`: no such account, or the key is not bound to it'),
       503: unavailable,

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { expect } from 'chai';
+import { inheritedEnv } from '../shared/runtime/config.js';
 import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import request from 'supertest';
 import { processesPerTest, ServiceProcess, type LogLine } from './support/processes.js';
@@ -100,6 +102,12 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
       expect(complaint).to.contain('PORT');
     });
 
+    it('When the outbox is swept too seldom to renew its leases, then the process refuses to start and says why', async () => {
+      const api = spawnService('api', system.ns.env({ OUTBOX_LEASE_MS: '10000', OUTBOX_SWEEP_INTERVAL_MS: '5000' }));
+      expect((await api.exited).code).to.equal(1);
+      expect(api.stderr.join('\n')).to.match(/OUTBOX_SWEEP_INTERVAL_MS: must be less than half of OUTBOX_LEASE_MS \(10000\)/);
+    });
+
     it('When a transfer flows through both processes, then every log line about it carries its transferId, and API lines a request id', async () => {
       const env = system.ns.env({ LOG_LEVEL: 'http' });
       const api = spawnService('api', env);
@@ -124,5 +132,42 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
       expect(access).to.include({ status: 202, method: 'POST' });
       for (const l of [...api.logs, ...worker.logs]) expect(l.level, JSON.stringify(l)).to.not.equal('raw');
     });
+  });
+});
+
+describe('an entry point (shared/runtime/boot.ts) meeting a bug nothing caught', function () {
+  this.timeout(30_000);
+  /** A process started the way api/main.ts and worker/main.ts are, whose running service then hits `fault`. */
+  const bootWith = (fault: string) =>
+    new Promise<{ code: number | null; lines: LogLine[] }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `import { boot } from './shared/runtime/boot.ts';
+           await boot('worker', async () => { setTimeout(() => { ${fault} }, 10); return { stop: async () => true }; });`,
+        ],
+        { env: inheritedEnv({ LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', (code) => resolve({ code, lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine) }));
+    });
+
+  it('When an exception escapes every handler, then it is logged as one JSON line with its stack and the process exits 1', async () => {
+    const { code, lines } = await bootWith(`throw new TypeError('nobody caught me')`);
+    expect(code).to.equal(1);
+    expect(lines.at(-1)).to.include({ level: 'error', message: 'uncaught exception, exiting', service: 'worker' });
+    expect((lines.at(-1)!.error as { message: string; stack: string }).stack).to.match(/^TypeError: nobody caught me/);
+  });
+
+  it('When a promise is rejected and nobody handles it, then it is logged as one JSON line and the process exits 1', async () => {
+    const { code, lines } = await bootWith(`void Promise.reject(new Error('nobody awaited me'))`);
+    expect(code).to.equal(1);
+    expect(lines.at(-1)).to.include({ level: 'error', message: 'unhandled promise rejection, exiting' });
+    expect((lines.at(-1)!.error as { message: string }).message).to.equal('nobody awaited me');
   });
 });

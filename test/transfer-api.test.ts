@@ -133,6 +133,13 @@ for (const store of testStores()) describe(`[${store}] POST /transfer and the re
       const r = await system.http().get('/no/such/route').expect(404);
       expect(r.body.error.code).to.equal('not_found');
     });
+
+    it('When a path is not valid percent-encoding, then it answers 400 invalid_path, not 500', async () => {
+      for (const path of ['/transfers/%E0', '/accounts/%E0%A4']) {
+        const res = await system.http().get(path).set(await system.auth(ALICE)).expect(400);
+        expect(res.body.error).to.deep.equal({ code: 'invalid_path', message: 'the path is not valid percent-encoded UTF-8' });
+      }
+    });
   });
 
   describe('money is exact', () => {

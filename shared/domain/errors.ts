@@ -7,6 +7,7 @@ export const ERROR_CODES = [
   'invalid_body',
   'malformed_json',
   'invalid_header',
+  'invalid_path',
   'unauthorized',
   'forbidden',
   'not_found',

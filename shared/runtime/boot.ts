@@ -16,6 +16,15 @@ export async function boot(service: string, start: (config: Config) => Promise<{
     process.exit(1);
   }
   configureLogger({ level: config.logLevel, service });
+  // A bug that escapes every handler leaves the process in an unknown state: say so as a JSON
+  // line like every other, then exit 1 so the supervisor (compose, systemd) starts a fresh one.
+  // Nothing is lost: unacked deliveries go back to the queue, unpublished events stay in the outbox.
+  const fatal = (message: string) => (error: unknown) => {
+    logger.error(message, { error });
+    process.exit(1);
+  };
+  process.on('uncaughtException', fatal('uncaught exception, exiting'));
+  process.on('unhandledRejection', fatal('unhandled promise rejection, exiting'));
   try {
     const running = await start(config);
     exitOnSignals(() => running.stop());

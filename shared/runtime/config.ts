@@ -85,6 +85,15 @@ const envSchema = z.object({
   if (env.SMS_PROVIDER === 'webhook' && !env.SMS_WEBHOOK_URL) {
     ctx.addIssue({ code: 'custom', path: ['SMS_WEBHOOK_URL'], message: 'is required when SMS_PROVIDER=webhook' });
   }
+  // A relay renews the leases it holds at each sweep once they are half spent: sweeping less
+  // often would let them lapse, and another relay would publish the same events.
+  if (env.OUTBOX_SWEEP_INTERVAL_MS >= env.OUTBOX_LEASE_MS / 2) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['OUTBOX_SWEEP_INTERVAL_MS'],
+      message: `must be less than half of OUTBOX_LEASE_MS (${env.OUTBOX_LEASE_MS}), or leases lapse between renewals`,
+    });
+  }
 });
 
 export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolMax: number };
