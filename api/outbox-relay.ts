@@ -24,6 +24,8 @@ interface Entry {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** How long a stopping relay waits for publishes in flight before handing their events back. */
+const STOP_DRAIN_MS = 2000;
 /** Ids of events this relay published lately, so a sweep racing a mark never publishes one again. */
 const RECENT_IDS = 10_000;
 
@@ -143,7 +145,16 @@ export class OutboxRelay {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // A claim landing after the release below would leave events leased to a relay that is gone.
     await this.sweeping;
-    await this.draining;
+    // Publishes wait for their confirms as long as the channel lives, and a broker that blocks
+    // the connection may hold them a long time: do not wait for ever. What is not confirmed
+    // stays unpublished in the outbox, and the connection closing next sends nothing more.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      (this.draining ?? Promise.resolve()).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!waited) logger.warn('publishes still wait for the broker at stop; their events stay in the outbox for the next relay', { inMemory: this.entries.size });
     // Hand unpublished events back so the next relay publishes them without waiting out the lease.
     await this.options.store.releaseOutbox(this.lease.owner).catch((error: Error) =>
       logger.warn('could not release outbox leases; they expire on their own', { error: error.message }),

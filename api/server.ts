@@ -53,7 +53,7 @@ export async function startApi(config: Config, deps: ApiDeps = {}): Promise<ApiH
       setup: async (session) => {
         const channel = session.watch(await session.model.createConfirmChannel(), 'publish');
         await assertTopology(channel, names);
-        return new ConfirmPublisher(channel);
+        return new ConfirmPublisher(channel, session.model);
       },
     });
     lifecycle.onStop('broker', () => broker.close());

@@ -48,7 +48,7 @@ export class NotificationConsumer {
     await assertTopology(publishChannel, topology);
     const consume = session.watch(await session.model.createChannel(), 'consume');
     await consume.prefetch(prefetch);
-    const channels: ConsumerChannels = { session, consume, publisher: new ConfirmPublisher(publishChannel), consumerTag: null };
+    const channels: ConsumerChannels = { session, consume, publisher: new ConfirmPublisher(publishChannel, session.model), consumerTag: null };
     if (this.stopping) return channels;
     const { consumerTag } = await consume.consume(
       topology.workQueue,

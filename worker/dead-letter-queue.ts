@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import { ConfirmPublisher } from '../shared/broker/publisher.js';
 import type { Topology } from '../shared/broker/topology.js';
@@ -72,8 +73,8 @@ export async function listDeadLetters(channel: Channel, t: Topology, limit: numb
  * message parked whole by the broker (its delivery limit) names no channel: it is
  * replayed as one message per channel, so each channel gets its new round.
  */
-export async function replayDeadLetters(channel: ConfirmChannel, t: Topology, limit: number): Promise<ParkedMessage[]> {
-  const publisher = new ConfirmPublisher(channel);
+export async function replayDeadLetters(connection: EventEmitter, channel: ConfirmChannel, t: Topology, limit: number): Promise<ParkedMessage[]> {
+  const publisher = new ConfirmPublisher(channel, connection);
   const replayed: ParkedMessage[] = [];
   // Only what is parked now: a replay that fails again is parked behind us and must not be taken twice.
   const { messageCount } = await channel.checkQueue(t.deadQueue);

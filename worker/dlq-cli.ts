@@ -51,7 +51,7 @@ async function main(): Promise<number> {
         if (shown.length > 0) process.stdout.write(`${table(shown)}\n`);
       }
     } else {
-      const replayed = await replayDeadLetters(channel, t, limit);
+      const replayed = await replayDeadLetters(connection, channel, t, limit);
       process.stdout.write(`replayed ${replayed.length} message(s) from ${t.deadQueue} to ${t.workQueue}\n`);
       if (values.json) for (const row of replayed) process.stdout.write(`${JSON.stringify(row)}\n`);
     }
