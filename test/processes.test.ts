@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import request from 'supertest';
-import { processesPerTest, ServiceProcess, type LogLine } from './support/processes.js';
+import { processesPerTest, type ServiceProcess, type LogLine } from './support/processes.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';

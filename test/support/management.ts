@@ -17,7 +17,7 @@ export async function management<T = Record<string, any>>(path: string): Promise
   try {
     response = await fetch(url, { headers });
   } catch (error) {
-    throw new Error(`RabbitMQ's management API is not reachable at ${url.origin} (enable it: rabbitmq-plugins enable rabbitmq_management): ${(error as Error).message}`);
+    throw new Error(`RabbitMQ's management API is not reachable at ${url.origin} (enable it: rabbitmq-plugins enable rabbitmq_management): ${(error as Error).message}`, { cause: error });
   }
   if (!response.ok) throw new Error(`management API ${path} answered ${response.status}`);
   return (await response.json()) as T;
