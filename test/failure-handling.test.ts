@@ -1,3 +1,4 @@
+import type { GetMessage } from 'amqplib';
 import { expect } from 'chai';
 import { HEADERS } from '../shared/domain/contract.js';
 import { FakeSmsGateway } from './support/fake-sms-gateway.js';
@@ -49,7 +50,7 @@ for (const store of testStores()) describe(`[${store}] failure handling with rea
     }, { timeoutMs: 20_000 });
   const channel = (t: TransferView, name: string) => t.notifications.find((n) => n.channel === name)!;
   const parkedFor = async (id: string, expected: number) => {
-    const found: import('amqplib').GetMessage[] = [];
+    const found: GetMessage[] = [];
     return waitFor(`${expected} parked message(s) for ${id}`, async () => {
       found.push(...(await system.drain(system.ns.topology.deadQueue)));
       const mine = found.filter((m) => m.properties.correlationId === id);

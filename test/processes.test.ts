@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { inheritedEnv } from '../shared/runtime/config.js';
 import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import request from 'supertest';
-import { processesPerTest, ServiceProcess, type LogLine } from './support/processes.js';
+import { processesPerTest, type ServiceProcess, type LogLine } from './support/processes.js';
 import { testStores } from './support/namespace.js';
 import { TestSystem } from './support/system.js';
 import { waitFor } from './support/wait.js';
@@ -153,7 +153,7 @@ describe('an entry point (shared/runtime/boot.ts) meeting a bug nothing caught',
         { env: inheritedEnv({ LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.on('close', (code) => resolve({ code, lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine) }));
     });
 

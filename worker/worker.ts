@@ -43,7 +43,7 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
       store = owned;
     }
     lifecycle.onStop('providers', async () => {
-      await Promise.all([...new Set(Object.values(providers))].map((p) => p.close?.()));
+      await Promise.all([...new Set(Object.values(providers))].map(async (p) => p.close?.()));
     });
 
     // Aborted at stop, so store retries give up and undone deliveries go back to the queue.

@@ -35,4 +35,4 @@ app.post('/transfer', async (req, res) => {
 const server = app.listen(config.port, () => {
   process.stdout.write(`${JSON.stringify({ message: 'listening', port: (server.address() as { port: number }).port })}\n`);
 });
-process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
+process.on('SIGTERM', () => server.close(() => void store.close().then(() => process.exit(0))));

@@ -113,7 +113,7 @@ export class ConfirmPublisher {
         if (!ok) this.writable.close();
       } catch (error) {
         // The channel is closed: the message was not sent.
-        reject(error as Error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       }
     });
   }

@@ -89,13 +89,13 @@ export const toTransfer = (r: TransferRow): Transfer => ({
 /** Ordered by channel, whichever order the rows came in. */
 export const toNotifications = (rows: readonly NotificationRow[] | null): NotificationState[] =>
   (rows ?? [])
-    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at), parked: r.parked_at != null }))
+    .map((r) => ({ channel: r.channel, status: r.status, attempts: r.attempts, lastError: r.last_error, updatedAt: iso(r.updated_at), parked: r.parked_at !== null }))
     .sort((a, b) => a.channel.localeCompare(b.channel));
 
 export const toClaimCandidate = (r: ClaimRow, heldByLiveWorker: boolean): ClaimCandidate => ({
   channel: r.channel,
   status: r.status,
-  parked: r.parked_at != null,
+  parked: r.parked_at !== null,
   lastError: r.last_error,
   claimedBy: r.claimed_by,
   heldByLiveWorker,

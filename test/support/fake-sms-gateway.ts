@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface SmsRequest {
@@ -24,33 +24,38 @@ export class FakeSmsGateway {
   port = 0;
 
   constructor() {
-    this.server = createServer(async (req, res) => {
-      const body = JSON.parse(await read(req)) as Omit<SmsRequest, 'headerKey' | 'authorization' | 'at'>;
-      const sms: SmsRequest = {
-        ...body,
-        headerKey: req.headers['idempotency-key'] as string | undefined,
-        authorization: req.headers.authorization,
-        at: Date.now(),
-      };
-      const index = this.requests.filter((r) => r.transferId === sms.transferId).length;
-      this.requests.push(sms);
-      const verdict = this.verdict(sms, index);
-      const answer = () => {
-        if (res.destroyed) return;
-        res.statusCode = verdict.status;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(verdict.status < 300 ? { id: `sms-${this.requests.length}` } : { error: `status ${verdict.status}` }));
-      };
-      if (verdict.delayMs) {
-        this.stalled++;
-        setTimeout(() => {
-          this.stalled--;
-          answer();
-        }, verdict.delayMs);
-      } else {
-        answer();
-      }
+    // A request the handler fails on (a body that is not JSON) ends its connection, not the test run.
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => res.destroy(error as Error));
     });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = JSON.parse(await read(req)) as Omit<SmsRequest, 'headerKey' | 'authorization' | 'at'>;
+    const sms: SmsRequest = {
+      ...body,
+      headerKey: req.headers['idempotency-key'] as string | undefined,
+      authorization: req.headers.authorization,
+      at: Date.now(),
+    };
+    const index = this.requests.filter((r) => r.transferId === sms.transferId).length;
+    this.requests.push(sms);
+    const verdict = this.verdict(sms, index);
+    const answer = () => {
+      if (res.destroyed) return;
+      res.statusCode = verdict.status;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(verdict.status < 300 ? { id: `sms-${this.requests.length}` } : { error: `status ${verdict.status}` }));
+    };
+    if (verdict.delayMs) {
+      this.stalled++;
+      setTimeout(() => {
+        this.stalled--;
+        answer();
+      }, verdict.delayMs);
+    } else {
+      answer();
+    }
   }
 
   async start(): Promise<this> {

@@ -7,6 +7,9 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { deleteTopology, topologyOf, type Topology } from '../../shared/broker/topology.js';
 import { inheritedEnv, loadConfig, type Config } from '../../shared/runtime/config.js';
+import { PostgresStore } from '../../shared/store/postgres-store.js';
+import { SqliteStore } from '../../shared/store/sqlite-store.js';
+import type { Store } from '../../shared/store/store.js';
 
 export type EnvOverrides = Record<string, string>;
 export type StoreKind = 'sqlite' | 'postgres';
@@ -139,6 +142,12 @@ export class TestNamespace {
     this.blocker = null;
   }
 
+  /** The namespace's store, opened directly, without a broker (call prepare() first); the caller closes it. */
+  openStore(): Promise<Store> {
+    if (this.store === 'postgres') return PostgresStore.open(this.databaseUrl, { poolMax: 4 });
+    return Promise.resolve(new SqliteStore(this.dbFile, { busyTimeoutMs: 2000 }));
+  }
+
   async cleanup(): Promise<void> {
     await this.unblockDatabase();
     const connection = await amqp.connect(AMQP_URL);
@@ -148,6 +157,11 @@ export class TestNamespace {
     } finally {
       await connection.close().catch(() => undefined);
     }
+    await this.dropDatabase();
+  }
+
+  /** Removes the namespace's database (and nothing on the broker): cleanup for suites that never touch it. */
+  async dropDatabase(): Promise<void> {
     if (this.store === 'postgres') {
       await admin((c) => c.query(`DROP DATABASE IF EXISTS "${this.pgDatabase}" WITH (FORCE)`));
     } else {

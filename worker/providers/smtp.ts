@@ -1,5 +1,4 @@
 import nodemailer from 'nodemailer';
-import type { SendMailOptions } from 'nodemailer';
 import type { OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
@@ -58,7 +57,7 @@ export class SmtpProvider implements NotificationProvider {
         messageId: `<${n.idempotencyKey.replace(':', '.')}@async-transfers>`,
         headers: { 'X-Idempotency-Key': n.idempotencyKey, 'X-Transfer-Id': n.transferId },
         signal: AbortSignal.timeout(this.timeoutMs),
-      } as SendMailOptions);
+      });
     } catch (error) {
       throw classifySmtpError(error as SmtpError);
     }

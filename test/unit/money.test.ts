@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { MAX_AMOUNT_MINOR, formatMinor, parseAmount } from '../shared/domain/money.js';
+import { MAX_AMOUNT_MINOR, formatMinor, parseAmount } from '../../shared/domain/money.js';
+
+const show = (input: number | string) => (typeof input === 'string' ? JSON.stringify(input) : String(input));
 
 describe('money', () => {
   describe('parseAmount', () => {
@@ -18,7 +20,7 @@ describe('money', () => {
       [1.005e2, 10050],
     ];
     for (const [input, minor] of exact) {
-      it(`When the amount is ${JSON.stringify(input)}, then it is exactly ${minor} minor units`, () => {
+      it(`When the amount is ${show(input)}, then it is exactly ${minor} minor units`, () => {
         expect(parseAmount(input)).to.deep.equal({ ok: true, minor });
       });
     }
@@ -44,7 +46,7 @@ describe('money', () => {
       ['9999999999999999999', /at most/],
     ];
     for (const [input, message] of refused) {
-      it(`When the amount is ${JSON.stringify(input)}, then it is refused`, () => {
+      it(`When the amount is ${show(input)}, then it is refused`, () => {
         const result = parseAmount(input);
         expect(result.ok).to.equal(false);
         expect(result.ok === false && result.message).to.match(message);

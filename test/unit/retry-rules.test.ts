@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { tierName, topology } from '../shared/broker/topology.js';
-import { HEADERS, readDeliveryScope } from '../shared/domain/contract.js';
-import { nextStep } from '../shared/domain/retry-policy.js';
-import { ProviderError, failureKind } from '../worker/providers/provider.js';
-import { classifyHttpStatus } from '../worker/providers/sms-webhook.js';
-import { classifySmtpError } from '../worker/providers/smtp.js';
+import { tierName, topology } from '../../shared/broker/topology.js';
+import { HEADERS, readDeliveryScope } from '../../shared/domain/contract.js';
+import { nextStep } from '../../shared/domain/retry-policy.js';
+import { ProviderError, failureKind } from '../../worker/providers/provider.js';
+import { classifyHttpStatus } from '../../worker/providers/sms-webhook.js';
+import { classifySmtpError } from '../../worker/providers/smtp.js';
 
 describe('retry rules', () => {
   const policy = { delaysMs: [1000, 5000, 30000, 120000], maxAttempts: 5 };
