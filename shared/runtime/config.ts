@@ -106,7 +106,8 @@ export interface Config {
     email: { kind: 'simulated' } | { kind: 'smtp'; url: string; from: string };
     sms: { kind: 'simulated' } | { kind: 'webhook'; url: string; token: string | null };
     timeoutMs: number;
-    simulatedFailureRate: number;
+    /** NOTIFY_FAILURE_RATE: a demo setting; this share of every provider's sends fails transiently. */
+    failureRate: number;
   };
   authDisabled: boolean;
   rateLimit: { windowMs: number; perKey: number; perIp: number };
@@ -151,7 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
       email: e.EMAIL_PROVIDER === 'smtp' ? { kind: 'smtp', url: e.SMTP_URL!, from: e.EMAIL_FROM } : { kind: 'simulated' },
       sms: e.SMS_PROVIDER === 'webhook' ? { kind: 'webhook', url: e.SMS_WEBHOOK_URL!, token: e.SMS_WEBHOOK_TOKEN ?? null } : { kind: 'simulated' },
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
-      simulatedFailureRate: e.NOTIFY_FAILURE_RATE,
+      failureRate: e.NOTIFY_FAILURE_RATE,
     },
     authDisabled: e.AUTH_DISABLED,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perKey: e.RATE_LIMIT_PER_KEY, perIp: e.RATE_LIMIT_PER_IP },
@@ -164,6 +165,15 @@ export function loadConfig(env: Env = process.env): Config {
 function parseTrustProxy(value: string): boolean | number | string {
   if (value === 'true' || value === 'false') return value === 'true';
   return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+/**
+ * How npm started this process, if it did: `npm run <event>` runs `<script>`. The
+ * CLI tools read it to print their usage in the form that started them.
+ */
+export function npmScript(env: Env = process.env): { event: string; script: string } | null {
+  const { npm_lifecycle_event: event, npm_lifecycle_script: script } = env;
+  return event && script ? { event, script } : null;
 }
 
 /** The environment a child process of ours inherits; tests and the launcher spawn processes with it. */
