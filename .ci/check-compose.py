@@ -101,4 +101,5 @@ need(worker.get("image") == api.get("image"), "api and worker must run the same 
 
 if problems:
     sys.exit("compose check failed:\n  " + "\n  ".join(problems))
-print(f"compose check passed: {', '.join(sorted(services))}; worker is scalable")
+variables = "each set by its variable, AMQP only with docker-compose.amqp.yml" if moved is not None else "(variables not checked: no docker-compose)"
+print(f"compose check passed: {', '.join(sorted(services))}; worker is scalable; host ports on 127.0.0.1 off RabbitMQ's, {variables}")
