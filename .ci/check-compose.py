@@ -1,5 +1,10 @@
 """Checks the resolved compose file (`docker-compose config` output on stdin) for what the README promises:
-every service there, healthchecks gating start-up, volumes, and a worker that `--scale worker=N` can multiply."""
+every service there, healthchecks gating start-up, volumes, a worker that `--scale worker=N` can multiply,
+and host ports that are published on 127.0.0.1 only, each configurable, clear of a RabbitMQ already on
+the host (5672, 15672, 25672), with AMQP published only by the opt-in docker-compose.amqp.yml."""
+import os
+import shutil
+import subprocess
 import sys
 
 import yaml  # ships with Debian's docker-compose
@@ -22,12 +27,36 @@ if problems:
 rabbit, pg, mailpit, api, worker = (services[n] for n in ["rabbitmq", "postgres", "mailpit", "api", "worker"])
 
 
+def ports(service):
+    """Each published port as (host address, host port, container port), in either syntax docker-compose prints."""
+    result = []
+    for p in service.get("ports", []):
+        if isinstance(p, dict):
+            result.append((p.get("host_ip", ""), str(p.get("published", "")), str(p.get("target"))))
+        else:
+            parts = str(p).split(":")
+            ip = parts[0] if len(parts) == 3 else ""
+            result.append((ip, parts[-2] if len(parts) >= 2 else "", parts[-1].split("/")[0]))
+    return result
+
+
 def published(service):
-    return {str(p.get("target") if isinstance(p, dict) else str(p).split(":")[-1]) for p in service.get("ports", [])}
+    return {target for _, _, target in ports(service)}
+
+
+def resolved(*files, env=None):
+    """`docker-compose config` of these files, with these variables set; None when docker-compose is not here."""
+    if not shutil.which("docker-compose"):
+        return None
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    args = ["docker-compose"] + [a for f in files for a in ("-f", f)] + ["config"]
+    out = subprocess.run(args, cwd=root, env={**os.environ, **(env or {})}, check=True, capture_output=True, text=True).stdout
+    return yaml.safe_load(out)["services"]
 
 
 need("management" in rabbit["image"], "rabbitmq must use a -management image (the UI)")
-need({"5672", "15672"} <= published(rabbit), "rabbitmq must publish 5672 and 15672")
+need("15672" in published(rabbit), "rabbitmq must publish its management UI (15672)")
+need("5672" not in published(rabbit), "rabbitmq must not publish AMQP by default (docker-compose.amqp.yml adds it)")
 need("healthcheck" in rabbit, "rabbitmq needs a healthcheck")
 need(any("/var/lib/rabbitmq" in str(v) for v in rabbit.get("volumes", [])), "rabbitmq needs a volume for /var/lib/rabbitmq")
 need("hostname" in rabbit, "rabbitmq needs a fixed hostname so its volume is reused after a restart")
@@ -43,6 +72,28 @@ for name, svc in [("api", api), ("worker", worker)]:
     need(svc.get("restart") in ("always", "unless-stopped", "on-failure"), f"{name} needs a restart policy")
     need(str(svc.get("environment", {}).get("DATABASE_URL", "")).startswith("postgres"), f"{name} must share PostgreSQL")
 
+# Nothing open to the network by accident, and nothing in the way of a RabbitMQ already on the host.
+HOST_RABBITMQ = {"5672", "15672", "25672"}
+for name, svc in services.items():
+    for ip, host, target in ports(svc):
+        need(ip == "127.0.0.1", f"{name} publishes {target} on {ip or 'every address'}; bind it to 127.0.0.1")
+        need(host not in HOST_RABBITMQ, f"{name} publishes {target} on host port {host}, which a local RabbitMQ uses")
+        need(host != "", f"{name} publishes {target} on a random host port; name one")
+
+# Each host port is a variable: set it and the published port follows.
+moved = resolved("docker-compose.yml", env={"API_PORT": "13001", "RABBITMQ_UI_PORT": "13002", "MAILPIT_PORT": "13003"})
+if moved is not None:
+    for name, variable, port in [("api", "API_PORT", "13001"), ("rabbitmq", "RABBITMQ_UI_PORT", "13002"), ("mailpit", "MAILPIT_PORT", "13003")]:
+        need(port in {host for _, host, _ in ports(moved[name])}, f"{variable} must move {name}'s host port")
+    # The opt-in AMQP override adds AMQP on 127.0.0.1, clear of the host's 5672, and keeps the UI.
+    with_amqp = resolved("docker-compose.yml", "docker-compose.amqp.yml")
+    amqp_ports = [(ip, host) for ip, host, target in ports(with_amqp["rabbitmq"]) if target == "5672"]
+    need(len(amqp_ports) == 1 and amqp_ports[0][0] == "127.0.0.1" and amqp_ports[0][1] not in HOST_RABBITMQ,
+         f"docker-compose.amqp.yml must publish AMQP once on 127.0.0.1, off the host RabbitMQ's ports: {amqp_ports}")
+    need("15672" in published(with_amqp["rabbitmq"]), "docker-compose.amqp.yml must add to rabbitmq's ports, not replace them")
+    amqp_moved = resolved("docker-compose.yml", "docker-compose.amqp.yml", env={"AMQP_PORT": "13004"})
+    need("13004" in {host for _, host, target in ports(amqp_moved["rabbitmq"]) if target == "5672"}, "AMQP_PORT must move the AMQP host port")
+
 # What --scale worker=N needs: no fixed name, no host port, the same image as the API.
 need("container_name" not in worker, "worker must not set container_name (it would block --scale)")
 need(not worker.get("ports"), "worker must not publish host ports (replicas would collide)")
@@ -50,4 +101,5 @@ need(worker.get("image") == api.get("image"), "api and worker must run the same 
 
 if problems:
     sys.exit("compose check failed:\n  " + "\n  ".join(problems))
-print(f"compose check passed: {', '.join(sorted(services))}; worker is scalable")
+variables = "each set by its variable, AMQP only with docker-compose.amqp.yml" if moved is not None else "(variables not checked: no docker-compose)"
+print(f"compose check passed: {', '.join(sorted(services))}; worker is scalable; host ports on 127.0.0.1 off RabbitMQ's, {variables}")

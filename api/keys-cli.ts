@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { issueApiKey } from '../shared/domain/api-keys.js';
+import { toolCommand } from '../shared/runtime/cli-usage.js';
 import { ConfigError, loadConfig } from '../shared/runtime/config.js';
 import { AppError } from '../shared/domain/errors.js';
 import { openStore } from '../shared/store/index.js';
 
-const USAGE = `usage: npm run keys -- create --accounts <id>[,<id>...] [--label <text>]
-       npm run keys -- list [--json]
-       npm run keys -- revoke <key id>
+/** Names the command the way this process was started, so it can be pasted where it runs (checkout or image). */
+const usage = (cmd = toolCommand()) => `usage: ${cmd} create --accounts <id>[,<id>...] [--label <text>]
+       ${cmd} list [--json]
+       ${cmd} revoke <key id>
 
 create  prints a new API key once (only its hash is stored), bound to the given accounts
 list    shows every key's id, accounts, label, creation and revocation; never a secret
@@ -20,7 +22,7 @@ async function main(): Promise<number> {
   const [command, arg] = positionals;
   const known = command === 'create' || command === 'list' || command === 'revoke';
   if (values.help || !known || (command === 'revoke' && !arg) || (command === 'create' && !values.accounts)) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage()}\n`);
     return values.help ? 0 : 2;
   }
 

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { topologyOf } from '../shared/broker/topology.js';
+import { toolCommand } from '../shared/runtime/cli-usage.js';
 import { ConfigError, loadConfig } from '../shared/runtime/config.js';
 import { listDeadLetters, replayDeadLetters, type ParkedMessage } from './dead-letter-queue.js';
 
-const USAGE = `usage: npm run dlq -- list [--limit N] [--json]
-       npm run dlq -- replay [--limit N]
+/** Names the command the way this process was started, so it can be pasted where it runs (checkout or image). */
+const usage = (cmd = toolCommand()) => `usage: ${cmd} list [--limit N] [--json]
+       ${cmd} replay [--limit N]
 
 list    shows what is parked in the dead-letter queue and why (default limit 50)
 replay  sends parked messages back to the work queue for a new round of attempts
@@ -26,7 +28,7 @@ async function main(): Promise<number> {
   });
   const command = positionals[0];
   if (values.help || (command !== 'list' && command !== 'replay')) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage()}\n`);
     return values.help ? 0 : 2;
   }
   const limit = values.limit === undefined ? (command === 'list' ? 50 : Number.MAX_SAFE_INTEGER) : Number(values.limit);

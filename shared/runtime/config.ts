@@ -118,7 +118,8 @@ export interface Config {
     email: { kind: 'simulated' } | { kind: 'smtp'; url: string; from: string; maxConnections: number };
     sms: { kind: 'simulated' } | { kind: 'webhook'; url: string; token: string | null; maxConnections: number };
     timeoutMs: number;
-    simulatedFailureRate: number;
+    /** NOTIFY_FAILURE_RATE: a demo setting; this share of every provider's sends fails transiently. */
+    failureRate: number;
   };
   authDisabled: boolean;
   rateLimit: { windowMs: number; perKey: number; perIp: number };
@@ -169,7 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
           ? { kind: 'webhook', url: e.SMS_WEBHOOK_URL!, token: e.SMS_WEBHOOK_TOKEN ?? null, maxConnections: e.SMS_MAX_CONNECTIONS ?? e.WORKER_PREFETCH }
           : { kind: 'simulated' },
       timeoutMs: e.PROVIDER_TIMEOUT_MS,
-      simulatedFailureRate: e.NOTIFY_FAILURE_RATE,
+      failureRate: e.NOTIFY_FAILURE_RATE,
     },
     authDisabled: e.AUTH_DISABLED,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perKey: e.RATE_LIMIT_PER_KEY, perIp: e.RATE_LIMIT_PER_IP },
@@ -182,6 +183,15 @@ export function loadConfig(env: Env = process.env): Config {
 function parseTrustProxy(value: string): boolean | number | string {
   if (value === 'true' || value === 'false') return value === 'true';
   return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+/**
+ * How npm started this process, if it did: `npm run <event>` runs `<script>`. The
+ * CLI tools read it to print their usage in the form that started them.
+ */
+export function npmScript(env: Env = process.env): { event: string; script: string } | null {
+  const { npm_lifecycle_event: event, npm_lifecycle_script: script } = env;
+  return event && script ? { event, script } : null;
 }
 
 /** The environment a child process of ours inherits; tests and the launcher spawn processes with it. */

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { StoredApiKey } from '../domain/api-keys.js';
 import { AppError } from '../domain/errors.js';
 import {
@@ -29,6 +29,7 @@ import {
   type OutboxRow,
   type TransferRow,
 } from './rows.js';
+import { openSqliteDatabase } from './sqlite-driver.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import {
   outboxEventFor,
@@ -124,7 +125,7 @@ export class SqliteStore implements Store {
   constructor(file: string, options: { busyTimeoutMs: number }) {
     mkdirSync(path.dirname(file), { recursive: true });
     this.busyTimeoutMs = options.busyTimeoutMs;
-    this.db = new Database(file, { timeout: options.busyTimeoutMs });
+    this.db = openSqliteDatabase(file, { timeout: options.busyTimeoutMs });
     this.db.pragma('journal_mode = WAL');
     // FULL syncs the WAL on every commit: a 202 means the transfer survives a power cut, not only a crash.
     this.db.pragma('synchronous = FULL');

@@ -36,7 +36,7 @@ describe('configuration', () => {
       requestTimeoutMs: 15_000,
       workerMetricsPort: null,
     });
-    expect(config.providers).to.deep.equal({ email: { kind: 'simulated' }, sms: { kind: 'simulated' }, timeoutMs: 10_000, simulatedFailureRate: 0 });
+    expect(config.providers).to.deep.equal({ email: { kind: 'simulated' }, sms: { kind: 'simulated' }, timeoutMs: 10_000, failureRate: 0 });
   });
 
   it('When a variable is empty (FOO= in a compose file), then its default applies', () => {
