@@ -46,7 +46,7 @@ node --input-type=module -e '
   import { loadConfig } from "./dist/shared/runtime/config.js";
   import { deleteTopology, topologyOf } from "./dist/shared/broker/topology.js";
   const config = loadConfig();
-  const c = await amqp.connect(config.amqpUrl);
+  const c = await amqp.connect(config.amqpNodes[0].url);
   await deleteTopology(c, topologyOf(config));
   await c.close();'
 echo "image check passed: the pruned production tree runs the API and the worker (transfer $id notified)"
