@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { configureLogger, logger } from './logger.js';
 import { exitOnSignals } from './lifecycle.js';
@@ -15,7 +16,8 @@ export async function boot(service: string, start: (config: Config) => Promise<{
     process.stderr.write(`${JSON.stringify({ level: 'error', service, message: error.message })}\n`);
     process.exit(1);
   }
-  configureLogger({ level: config.logLevel, service });
+  // One of several API processes (API_PROCESSES) says which in every line.
+  configureLogger({ level: config.logLevel, service, meta: cluster.isWorker ? { pid: process.pid } : undefined });
   try {
     const running = await start(config);
     exitOnSignals(() => running.stop());
