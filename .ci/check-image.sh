@@ -86,7 +86,7 @@ node --input-type=module -e '
   import { loadConfig } from "./dist/shared/runtime/config.js";
   import { deleteTopology, topologyOf } from "./dist/shared/broker/topology.js";
   const config = loadConfig();
-  const c = await amqp.connect(config.amqpUrl);
+  const c = await amqp.connect(config.amqpNodes[0].url);
   await deleteTopology(c, topologyOf(config));
   await c.close();'
 echo "image check passed: the lean production tree (no better-sqlite3, no native addon) runs the API and the worker on PostgreSQL (transfer $id notified), refuses SQLite clearly, and its tools' usage commands run"

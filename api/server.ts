@@ -47,13 +47,13 @@ export async function startApi(config: Config, deps: ApiDeps = {}): Promise<ApiH
 
     const names = topologyOf(config);
     const broker = await Broker.open({
-      url: config.amqpUrl,
+      nodes: config.amqpNodes,
+      order: config.amqpFailover,
       name: 'async-transfers-api',
       logger,
       setup: async (session) => {
-        const channel = session.watch(await session.model.createConfirmChannel(), 'publish');
-        await assertTopology(channel, names);
-        return new ConfirmPublisher(channel, session.model);
+        await assertTopology(session.model, names);
+        return new ConfirmPublisher(session.watch(await session.model.createConfirmChannel(), 'publish'), session.model);
       },
     });
     lifecycle.onStop('broker', () => broker.close());
@@ -72,7 +72,7 @@ export async function startApi(config: Config, deps: ApiDeps = {}): Promise<ApiH
     const app = createApp({ config, store, relay, brokerConnected: () => broker.isConnected });
     const { server, port } = await listen(app, config.port, { requestTimeoutMs: config.requestTimeoutMs });
     lifecycle.onStop('http server', () => closeServer(server, config.shutdownTimeoutMs / 2));
-    logger.info('API listening', { port, broker: config.amqpUrl, amqpPrefix: config.amqpPrefix, database: config.database.kind });
+    logger.info('API listening', { port, broker: config.amqpNodes.map((n) => n.label).join(','), amqpPrefix: config.amqpPrefix, database: config.database.kind });
 
     return { app, port, url: `http://127.0.0.1:${port}`, store, relay, broker, stop };
   } catch (error) {

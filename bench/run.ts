@@ -7,6 +7,7 @@ import { issueApiKey } from '../shared/domain/api-keys.js';
 import { deleteTopology, topologyOf } from '../shared/broker/topology.js';
 import { inheritedEnv, loadConfig } from '../shared/runtime/config.js';
 import { openStore } from '../shared/store/index.js';
+import { apiProcessesRows, measureApiProcesses, type ApiProcessesResult } from './lib/api-processes.js';
 import { brokerCeiling } from './lib/broker-ceiling.js';
 import { load, paced, type LoadResult } from './lib/load.js';
 import { Service } from './lib/services.js';
@@ -161,6 +162,8 @@ interface Results {
   drain: { workers: number; sendMs: number; messagesPerSecond: number; idealPerSecond: number | null; ofIdeal: number | null }[];
   asyncVsInline: { notifyLatencyMs: number; inline: LoadResult; async: LoadResult; fasterAnswers: number; throughputRatio: number };
   rss: { backlog: number; apiMiB: number; workerMiB: number }[];
+  /** POST /transfer with API_PROCESSES=1 and 2; PostgreSQL only. */
+  apiProcesses: ApiProcessesResult[];
   targets: { name: string; value: string; target: string; met: boolean }[];
 }
 
@@ -290,6 +293,23 @@ async function main(): Promise<Results> {
     rss.push({ backlog: size, apiMiB, workerMiB });
   }
 
+  // 7. Several API processes on one machine (PostgreSQL: the store they can share)
+  let apiProcesses: ApiProcessesResult[] = [];
+  if (config.database.kind === 'postgres') {
+    log('POST /transfer with API_PROCESSES=1 and 2 ...');
+    apiProcesses = await measureApiProcesses({
+      start,
+      request: transfer,
+      connections: SIZES.connections,
+      warmupS: SIZES.warmupS,
+      durationS: SIZES.durationS,
+      purge: async () => {
+        await sleep(500);
+        await (await channel()).purgeQueue(topology.workQueue);
+      },
+    });
+  }
+
   const d = (w: number, s: number) => drain.find((x) => x.workers === w && x.sendMs === s)!;
   const speedup50 = round(d(4, 50).messagesPerSecond / d(1, 50).messagesPerSecond, 2);
   const rssRatio = round(rss.at(-1)!.workerMiB / rss[0]!.workerMiB, 2);
@@ -315,6 +335,7 @@ async function main(): Promise<Results> {
       throughputRatio: round(asyncSide.requestsPerSecond / inline.requestsPerSecond, 1),
     },
     rss,
+    apiProcesses,
     targets,
   };
 }
@@ -336,6 +357,7 @@ function report(r: Results): string {
     `| Inline sends (${r.asyncVsInline.notifyLatencyMs} ms each), 64 connections | ${rps(r.asyncVsInline.inline.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.inline.p50Ms} ms, p99 ${r.asyncVsInline.inline.p99Ms} ms |`,
     `| POST /transfer (async), same load | ${rps(r.asyncVsInline.async.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.async.p50Ms} ms, p99 ${r.asyncVsInline.async.p99Ms} ms → ${r.asyncVsInline.fasterAnswers}× faster answers, ${r.asyncVsInline.throughputRatio}× throughput |`,
     ...r.rss.map((x) => `| Peak RSS, backlog ${x.backlog.toLocaleString('en-US')} | API ${x.apiMiB} MiB, worker ${x.workerMiB} MiB |`),
+    ...apiProcessesRows(r.apiProcesses, SIZES.connections),
     '',
     `| Target | Measured | Wanted | |`,
     `| --- | --- | --- | --- |`,

@@ -44,8 +44,8 @@ export class NotificationConsumer {
   /** Broker setup: runs on every (re)connect and subscribes again. */
   async attach(session: BrokerSession): Promise<ConsumerChannels> {
     const { topology, prefetch } = this.options;
+    await assertTopology(session.model, topology);
     const publishChannel = session.watch(await session.model.createConfirmChannel(), 'publish');
-    await assertTopology(publishChannel, topology);
     const consume = session.watch(await session.model.createChannel(), 'consume');
     await consume.prefetch(prefetch);
     const channels: ConsumerChannels = { session, consume, publisher: new ConfirmPublisher(publishChannel, session.model), consumerTag: null };

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import amqp from 'amqplib';
+import { connectToFirst } from '../shared/broker/connection.js';
 import { topologyOf } from '../shared/broker/topology.js';
 import { toolCommand } from '../shared/runtime/cli-usage.js';
 import { ConfigError, loadConfig } from '../shared/runtime/config.js';
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
 
   const config = loadConfig();
   const t = topologyOf(config);
-  const connection = await amqp.connect(config.amqpUrl, { noDelay: true, clientProperties: { connection_name: `async-transfers-dlq ${command}` } });
+  const connection = await connectToFirst(config.amqpNodes, `async-transfers-dlq ${command}`);
   connection.on('error', (err: Error) => process.stderr.write(`AMQP connection error: ${err.message}\n`));
   try {
     const channel = await connection.createConfirmChannel();

@@ -61,7 +61,8 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
       metrics,
     });
     const broker = await Broker.open({
-      url: config.amqpUrl,
+      nodes: config.amqpNodes,
+      order: config.amqpFailover,
       name: `async-transfers-worker ${workerId}`,
       logger,
       setup: (session) => consumer.attach(session),
@@ -74,7 +75,7 @@ export async function startWorker(config: Config, deps: WorkerDeps = {}): Promis
     const describe = (p: Providers[keyof Providers]) => (p.endpoint ? `${p.name} ${p.endpoint}` : p.name);
     logger.info('worker started', {
       workerId,
-      broker: config.amqpUrl,
+      broker: config.amqpNodes.map((n) => n.label).join(','),
       amqpPrefix: config.amqpPrefix,
       prefetch: config.workerPrefetch,
       providers: { email: describe(providers.email), sms: describe(providers.sms) },

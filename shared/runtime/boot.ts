@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { configureLogger, logger } from './logger.js';
 import { exitOnSignals } from './lifecycle.js';
@@ -19,7 +20,8 @@ export async function boot(service: string, start: (config: Config) => Promise<{
     if (!(error instanceof ConfigError)) throw error;
     refuse(error);
   }
-  configureLogger({ level: config.logLevel, service });
+  // One of several API processes (API_PROCESSES) says which in every line.
+  configureLogger({ level: config.logLevel, service, meta: cluster.isWorker ? { pid: process.pid } : undefined });
   // A bug that escapes every handler leaves the process in an unknown state: say so as a JSON
   // line like every other, then exit 1 so the supervisor (compose, systemd) starts a fresh one.
   // Nothing is lost: unacked deliveries go back to the queue, unpublished events stay in the outbox.

@@ -38,12 +38,54 @@ const delayList = z
 
 const url = (schemes: RegExp, example: string) => z.string().regex(schemes, `must be a URL like ${example}`);
 
+/** One RabbitMQ node of AMQP_URL: the URL amqplib dials, and `host:port` for logs (no credentials). */
+export interface AmqpNode {
+  url: string;
+  label: string;
+}
+
+/** A URL with its credentials masked, for an error message. */
+const masked = (value: string) => value.replace(/\/\/[^@/]*@/, '//***@');
+
+/**
+ * AMQP_URL: one node, or several separated by commas (the nodes of a cluster), as
+ * Celery writes failover broker URLs. Each is read the way amqplib reads it (a WHATWG
+ * URL with the amqp: or amqps: scheme) and must name a host, so a typo stops the
+ * boot instead of becoming a reconnect loop that can never succeed.
+ */
+const amqpNodes = z.string().transform((value, ctx): AmqpNode[] => {
+  const entries = value.split(',').map((entry) => entry.trim());
+  const nodes: AmqpNode[] = [];
+  entries.forEach((entry, i) => {
+    const which = entries.length > 1 ? `URL ${i + 1} of ${entries.length} (${masked(entry) || 'empty'})` : `"${masked(entry)}"`;
+    let parsed: URL;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${which} is not a valid URL; expected amqp://user:pass@host:5672[/vhost], several separated by commas` });
+      return;
+    }
+    if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+      ctx.addIssue({ code: 'custom', message: `${which} must start with amqp:// or amqps://` });
+      return;
+    }
+    if (parsed.hostname === '') {
+      ctx.addIssue({ code: 'custom', message: `${which} names no host` });
+      return;
+    }
+    const port = parsed.port || (parsed.protocol === 'amqp:' ? '5672' : '5671');
+    // hostname keeps an IPv6 address in brackets: [::1]:5672.
+    nodes.push({ url: entry, label: `${parsed.hostname}:${port}` });
+  });
+  return nodes;
+});
+
 const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
-  AMQP_URL: z
-    .string()
-    .regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://')
-    .default('amqp://guest:guest@localhost:5672'),
+  AMQP_URL: amqpNodes.prefault('amqp://guest:guest@localhost:5672'),
+  AMQP_FAILOVER: z.enum(['shuffle', 'in-order']).default('shuffle'),
+  QUORUM_REPLICAS: int(1, 99).default(3),
+  API_PROCESSES: int(1, 256).default(1),
   AMQP_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-", at most 63 characters')
@@ -100,7 +142,10 @@ export type DatabaseConfig = { kind: 'sqlite'; file: string } | { kind: 'postgre
 
 export interface Config {
   port: number;
-  amqpUrl: string;
+  /** The broker's nodes, in the order AMQP_URL gives them. */
+  amqpNodes: AmqpNode[];
+  /** shuffle: each process tries the nodes in its own random order, so connections spread; in-order: as listed. */
+  amqpFailover: 'shuffle' | 'in-order';
   amqpPrefix: string;
   database: DatabaseConfig;
   sqliteBusyTimeoutMs: number;
@@ -112,6 +157,10 @@ export interface Config {
   outboxLeaseMs: number;
   outboxSweepIntervalMs: number;
   deliveryLimit: number;
+  /** Replicas of each quorum queue when it is created (RabbitMQ caps it at the cluster's size). */
+  quorumReplicas: number;
+  /** API processes sharing the port (node:cluster), each with its own outbox relay. */
+  apiProcesses: number;
   retry: { delaysMs: number[]; maxAttempts: number };
   providers: {
     /** maxConnections: sends in flight at once; by default the worker's prefetch, all it can hold. */
@@ -147,7 +196,8 @@ export function loadConfig(env: Env = process.env): Config {
   const e = parsed.data;
   return {
     port: e.PORT,
-    amqpUrl: e.AMQP_URL,
+    amqpNodes: e.AMQP_URL,
+    amqpFailover: e.AMQP_FAILOVER,
     amqpPrefix: e.AMQP_PREFIX,
     database: e.DATABASE_URL.kind === 'postgres' ? { ...e.DATABASE_URL, poolMax: e.PG_POOL_MAX } : e.DATABASE_URL,
     sqliteBusyTimeoutMs: e.SQLITE_BUSY_TIMEOUT_MS,
@@ -159,6 +209,8 @@ export function loadConfig(env: Env = process.env): Config {
     outboxLeaseMs: e.OUTBOX_LEASE_MS,
     outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS,
     deliveryLimit: e.DELIVERY_LIMIT,
+    quorumReplicas: e.QUORUM_REPLICAS,
+    apiProcesses: e.API_PROCESSES,
     retry: { delaysMs: e.RETRY_DELAYS_MS, maxAttempts: e.MAX_ATTEMPTS },
     providers: {
       email:

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { logger } from './logger.js';
 
 type Disposer = () => Promise<void> | void;
@@ -46,7 +47,9 @@ export class Lifecycle {
 
 /**
  * SIGTERM/SIGINT stop the process through `stop`; a second signal exits at once,
- * for the operator who really means it.
+ * for the operator who really means it. One of several API processes
+ * (API_PROCESSES) leaves SIGINT to its supervisor: Ctrl-C reaches the whole group,
+ * and the supervisor's SIGTERM on top would count as a second signal.
  */
 export function exitOnSignals(stop: () => Promise<boolean>): void {
   let signalled = false;
@@ -69,5 +72,5 @@ export function exitOnSignals(stop: () => Promise<boolean>): void {
     );
   };
   process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  process.on('SIGINT', cluster.isWorker ? () => undefined : onSignal);
 }

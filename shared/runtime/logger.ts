@@ -72,9 +72,10 @@ for (const level of Object.keys(logger.levels)) {
   (logger as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => (logger.isLevelEnabled(level) ? write(...args) : logger);
 }
 
-export function configureLogger(options: { level: string; service: string }): void {
+/** `meta` goes on every line too (one of several API processes adds its pid). */
+export function configureLogger(options: { level: string; service: string; meta?: Record<string, unknown> }): void {
   logger.level = options.level;
-  logger.defaultMeta = { service: options.service };
+  logger.defaultMeta = { service: options.service, ...options.meta };
 }
 
 /** Runs fn with fields added to every log line it writes, including in callbacks it schedules. */

@@ -17,7 +17,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).to.deep.include({
       port: 3000,
-      amqpUrl: 'amqp://guest:guest@localhost:5672',
+      amqpNodes: [{ url: 'amqp://guest:guest@localhost:5672', label: 'localhost:5672' }],
       amqpPrefix: 'bank',
       database: { kind: 'sqlite', file: path.resolve('./data/async-transfers.db') },
       sqliteBusyTimeoutMs: 5000,
@@ -56,7 +56,7 @@ describe('configuration', () => {
   const invalid: [Record<string, string>, RegExp][] = [
     [{ PORT: '70000' }, /^Invalid configuration: PORT: /],
     [{ PORT: 'abc' }, /PORT: /],
-    [{ AMQP_URL: 'http://rabbit' }, /AMQP_URL: must start with amqp:\/\/ or amqps:\/\//],
+    [{ AMQP_URL: 'http://rabbit' }, /AMQP_URL: "http:\/\/rabbit" must start with amqp:\/\/ or amqps:\/\//],
     [{ AMQP_PREFIX: 'has space' }, /AMQP_PREFIX: letters, digits/],
     [{ DATABASE_URL: 'mysql://db' }, /DATABASE_URL: unsupported scheme/],
     [{ DATABASE_URL: 'sqlite::memory:' }, /DATABASE_URL: needs a file path/],
