@@ -10,6 +10,7 @@ import { openStore } from '../shared/store/index.js';
 import { apiProcessesRows, measureApiProcesses, type ApiProcessesResult } from './lib/api-processes.js';
 import { brokerCeiling } from './lib/broker-ceiling.js';
 import { load, paced, type LoadResult } from './lib/load.js';
+import { measureRealProviders, realProviderRows } from './lib/real-providers.js';
 import { Service } from './lib/services.js';
 import { round, summary } from './lib/stats.js';
 
@@ -28,6 +29,9 @@ const SIZES = {
   e2eRate: 200,
   drainBacklog: QUICK ? 4000 : 20_000,
   rssBacklogs: QUICK ? [2000, 10_000] : [2000, 50_000],
+  realDrain1: QUICK ? 600 : 2000,
+  realDrain4: QUICK ? 1600 : 6000,
+  realCrash: 200,
   prefetch: 16,
   brokerMessages: QUICK ? 5000 : 20_000,
 };
@@ -164,6 +168,8 @@ interface Results {
   rss: { backlog: number; apiMiB: number; workerMiB: number }[];
   /** POST /transfer with API_PROCESSES=1 and 2; PostgreSQL only. */
   apiProcesses: ApiProcessesResult[];
+  /** The worker against an SMTP server and an HTTP gateway taking 200 ms a send. */
+  realProviders: Awaited<ReturnType<typeof measureRealProviders>>;
   targets: { name: string; value: string; target: string; met: boolean }[];
 }
 
@@ -293,7 +299,31 @@ async function main(): Promise<Results> {
     rss.push({ backlog: size, apiMiB, workerMiB });
   }
 
-  // 7. Several API processes on one machine (PostgreSQL: the store they can share)
+  // 7. Real providers at their real speed: drain, and a worker killed mid-stream
+  log('real providers (SMTP + HTTP, 200 ms a send): drain with 1 and 4 workers, then a worker killed -9 ...');
+  api = await startApi();
+  const realProviders = await measureRealProviders(
+    {
+      prefetch: SIZES.prefetch,
+      backlog: (count) => backlog(api.url, count),
+      purge: async () => void (await (await channel()).purgeQueue(topology.workQueue)),
+      startWorkers,
+      completed,
+      statuses: async (id) => {
+        const view = (await (await fetch(`${api.url}/transfers/${id}`, { headers: reader() })).json()) as { notifications: { channel: string; status: string }[] };
+        return Object.fromEntries(view.notifications.map((n) => [n.channel, n.status]));
+      },
+      startProviders: async () => {
+        const service = start('providers', 'bench/servers/providers.ts');
+        const { smtpPort, httpPort } = (await service.ready('listening')) as { smtpPort: number; httpPort: number };
+        return { service, smtpUrl: `smtp://127.0.0.1:${smtpPort}`, gatewayUrl: `http://127.0.0.1:${httpPort}/messages`, sendsUrl: `http://127.0.0.1:${httpPort}/sends` };
+      },
+    },
+    { drain1: SIZES.realDrain1, drain4: SIZES.realDrain4, crash: SIZES.realCrash },
+  );
+  await api.service.stop();
+
+  // 8. Several API processes on one machine (PostgreSQL: the store they can share)
   let apiProcesses: ApiProcessesResult[] = [];
   if (config.database.kind === 'postgres') {
     log('POST /transfer with API_PROCESSES=1 and 2 ...');
@@ -320,6 +350,21 @@ async function main(): Promise<Results> {
     { name: '4 workers vs 1, 50 ms sends', value: `${speedup50}×`, target: '≥ 3.5×', met: speedup50 >= 3.5 },
     { name: '4 workers, 50 ms sends, of ideal', value: `${Math.round((d(4, 50).ofIdeal ?? 0) * 100)}%`, target: '≥ 80%', met: (d(4, 50).ofIdeal ?? 0) >= 0.8 },
     { name: `worker peak RSS, backlog ${rss.at(-1)!.backlog} vs ${rss[0]!.backlog}`, value: `${rssRatio}×`, target: '≤ 1.2×', met: rssRatio <= 1.2 },
+    ...realProviders.drain.map((x) => ({
+      name: `${x.workers} worker${x.workers > 1 ? 's' : ''}, real providers, of ${x.idealPerSecond}/s`,
+      value: `${Math.round(x.ofIdeal * 100)}%`,
+      target: '≥ 90%',
+      met: x.ofIdeal >= 0.9,
+    })),
+    { name: 'crash: lost', value: String(realProviders.crash.lost), target: '0', met: realProviders.crash.lost === 0 },
+    {
+      name: 'crash: repeated sends vs sends in flight at the kill',
+      value: `${realProviders.crash.repeats} vs ${realProviders.crash.inFlightAtKill}`,
+      target: '≤ in flight',
+      met: realProviders.crash.repeats <= realProviders.crash.inFlightAtKill,
+    },
+    { name: 'crash: kill to all sent', value: `${(realProviders.crash.killToAllSentMs / 1000).toFixed(1)} s`, target: '≤ 3 s', met: realProviders.crash.killToAllSentMs <= 3000 },
+    { name: 'crash: fresh worker start to first send', value: `${realProviders.crash.startToFirstSendMs} ms`, target: '≤ 1 s', met: realProviders.crash.startToFirstSendMs <= 1000 },
   ];
   return {
     machine,
@@ -336,6 +381,7 @@ async function main(): Promise<Results> {
     },
     rss,
     apiProcesses,
+    realProviders,
     targets,
   };
 }
@@ -357,6 +403,7 @@ function report(r: Results): string {
     `| Inline sends (${r.asyncVsInline.notifyLatencyMs} ms each), 64 connections | ${rps(r.asyncVsInline.inline.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.inline.p50Ms} ms, p99 ${r.asyncVsInline.inline.p99Ms} ms |`,
     `| POST /transfer (async), same load | ${rps(r.asyncVsInline.async.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.async.p50Ms} ms, p99 ${r.asyncVsInline.async.p99Ms} ms → ${r.asyncVsInline.fasterAnswers}× faster answers, ${r.asyncVsInline.throughputRatio}× throughput |`,
     ...r.rss.map((x) => `| Peak RSS, backlog ${x.backlog.toLocaleString('en-US')} | API ${x.apiMiB} MiB, worker ${x.workerMiB} MiB |`),
+    ...realProviderRows(r.realProviders),
     ...apiProcessesRows(r.apiProcesses, SIZES.connections),
     '',
     `| Target | Measured | Wanted | |`,

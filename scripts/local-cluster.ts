@@ -143,6 +143,14 @@ export async function startNode(index: number, log: Log = () => undefined): Prom
   log(`${n.name} started in ${seconds(started)}`);
 }
 
+/**
+ * Raises or clears a memory alarm on a node: the broker then blocks every publishing
+ * connection of the cluster (connection.blocked), as it does when it runs short of memory.
+ */
+export async function memoryAlarm(index: number, on: boolean): Promise<void> {
+  await ctl(node(index), on ? ['set_vm_memory_high_watermark', 'absolute', '1'] : ['set_vm_memory_high_watermark', '0.4']);
+}
+
 export interface NodeStatus {
   node: ClusterNode;
   pid: number | null;

@@ -1,6 +1,7 @@
+import amqp from 'amqplib';
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLUSTER_AMQP_URL, clusterDown, clusterStatus, clusterUp, killNode, NODES, startNode } from '../scripts/local-cluster.js';
+import { CLUSTER_AMQP_URL, clusterDown, clusterStatus, clusterUp, killNode, memoryAlarm, NODES, startNode } from '../scripts/local-cluster.js';
 import { DEMO_API_KEYS } from '../shared/domain/demo-accounts.js';
 import { formatMinor } from '../shared/domain/money.js';
 import { logger } from '../shared/runtime/logger.js';
@@ -124,7 +125,7 @@ function reconnects(processes: ServiceProcess[], since: number): { name: string;
 
 const sentLines = (workers: ServiceProcess[]) => workers.flatMap((w) => w.logs.filter((l) => l.message === 'notification sent'));
 
-describe('[postgres] a three-node RabbitMQ cluster loses a node under load and loses nothing', function () {
+describe('[postgres] a three-node RabbitMQ cluster loses a node, or blocks publishers, under load and loses nothing', function () {
   this.timeout(180_000);
   const spawnService = processesPerTest();
   let ns: TestNamespace;
@@ -246,10 +247,56 @@ describe('[postgres] a three-node RabbitMQ cluster loses a node under load and l
     // The sends in hand finished and were recorded; their deliveries came back and found nothing left to send.
     const sends = sentLines([worker]).map((l) => `${l.transferId}:${l.channel}`);
     expect(sends.sort()).to.deep.equal(ids.flatMap((id) => [`${id}:email`, `${id}:sms`]).sort());
-    const redelivered = worker.logs.filter((l) => l.message === 'nothing left to send for this delivery').length;
+    const redelivered = worker.logs.filter((l) => l.message === 'nothing to send for this delivery').length;
     report(
       `worker on c${victim} holding 8 deliveries: noticed after ${moved!.lostMs} ms, reconnected to c${moved!.node} after ${moved!.ms} ms; ` +
         `${redelivered} deliveries came back and were only acked; all 12 transfers notified ${doneAt - killedAt} ms after the kill (sends take 3 s)`,
     );
+  });
+
+  it('When the broker blocks publishing for 10 s (a memory alarm), then POST keeps answering 202 and each event reaches the queue exactly once', async () => {
+    const env = ns.env({ AMQP_URL: CLUSTER_AMQP_URL, LOG_LEVEL: 'info' });
+    // No worker: the queue keeps what the relay publishes, to be counted.
+    const api = spawnService('api', env);
+    const baseUrl = `http://127.0.0.1:${await api.port()}`;
+    await api.waitForLog('that it is connected', (l) => l.message === 'connected to the broker');
+    const inspector = await amqp.connect(CLUSTER_AMQP_URL.split(',')[1]!);
+    inspector.on('error', () => undefined);
+    const store = await ns.openStore();
+    try {
+      const channel = await inspector.createChannel();
+      channel.on('error', () => undefined);
+      const queued = async () => (await channel.checkQueue(ns.topology.workQueue)).messageCount;
+
+      await memoryAlarm(1, true);
+      try {
+        for (let i = 0; i < 20; i++) {
+          const res = await fetch(`${baseUrl}/transfer`, {
+            method: 'POST',
+            headers: { ...AUTH, 'content-type': 'application/json' },
+            body: JSON.stringify({ fromAccount: 'user-A', toAccount: 'user-B', amount: '0.01' }),
+          });
+          expect(res.status).to.equal(202);
+        }
+        await api.waitForLog('that the broker blocks it', (l) => l.message === 'the broker blocks publishing on this connection; publishes wait until it lifts');
+        // The alarm's own time, longer than any confirm timeout a publisher might have used to give up and publish again.
+        await sleep(NODE_DOWN_MS);
+        expect(await queued(), 'nothing gets through while the broker blocks').to.equal(0);
+        expect((await store.outboxStats()).unpublished).to.equal(20);
+      } finally {
+        await memoryAlarm(1, false);
+      }
+      await waitFor('every event published', async () => (await store.outboxStats()).unpublished === 0, { timeoutMs: 30_000 });
+      // Marked published only after the broker's confirm: everything is in the queue by now, and once.
+      const messages: amqp.GetMessage[] = [];
+      for (let m = await channel.get(ns.topology.workQueue, { noAck: true }); m; m = await channel.get(ns.topology.workQueue, { noAck: true })) messages.push(m);
+      const ids = messages.map((m) => m.properties.messageId as string);
+      expect(ids, 'one copy per event').to.have.length(20);
+      expect(new Set(ids).size).to.equal(20);
+      report(`a 10 s memory alarm: 20 POSTs answered 202, 0 messages queued while blocked, 20 after (no copies)`);
+    } finally {
+      await store.close();
+      await inspector.close().catch(() => undefined);
+    }
   });
 });

@@ -43,11 +43,13 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
     });
 
     it('When a worker gets SIGTERM with messages in hand, then it finishes them, exits 0, and nothing is lost', async () => {
-      const env = system.ns.env({ NOTIFY_LATENCY_MS: '300', WORKER_PREFETCH: '8', LOG_LEVEL: 'info' });
+      // Sends slow enough that 40 transfers take the worker 5 s at prefetch 8, however slowly they were posted.
+      const env = system.ns.env({ NOTIFY_LATENCY_MS: '1000', WORKER_PREFETCH: '8', LOG_LEVEL: 'info' });
       const worker = spawnService('worker', env);
       const ids: string[] = [];
       for (let i = 0; i < 40; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
       await waitFor('the worker to be mid-stream', () => sentLines(worker).length >= 2);
+      expect(sentLines(worker).length, 'work is left when SIGTERM comes').to.be.lessThan(80);
 
       worker.kill('SIGTERM');
       const { code } = await worker.exited;

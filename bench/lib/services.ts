@@ -57,6 +57,10 @@ export class Service {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill('SIGTERM');
