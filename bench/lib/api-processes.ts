@@ -23,7 +23,7 @@ export interface ApiProcessesOptions {
 export async function measureApiProcesses(options: ApiProcessesOptions, counts: readonly number[] = [1, 2]): Promise<ApiProcessesResult[]> {
   const results: ApiProcessesResult[] = [];
   for (const processes of counts) {
-    const service = options.start(`api-x${processes}`, 'api/main.ts', { API_PROCESSES: String(processes) });
+    const service = options.start(`api-x${processes}`, 'dist/api/main.js', { API_PROCESSES: String(processes) });
     try {
       const { port } = (await service.ready('API listening')) as { port: number };
       if (processes > 1) await service.ready('"API processes started"', 60_000);

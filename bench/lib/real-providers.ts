@@ -25,6 +25,25 @@ export interface RealDrain {
   transfersPerSecond: number;
   idealPerSecond: number;
   ofIdeal: number;
+  /** Mean time a send took, by channel, as the workers measured it (notification_send_duration_seconds). */
+  sendMs: Record<string, number>;
+  /** CPU the workers and the provider stand-ins used per transfer. */
+  workerCpuMs: number;
+  providersCpuMs: number;
+}
+
+/** Mean send time by channel across the workers' /metrics. */
+async function meanSendMs(ports: number[]): Promise<Record<string, number>> {
+  const sums = new Map<string, { sum: number; count: number }>();
+  for (const port of ports) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^notification_send_duration_seconds_(sum|count)\{channel="(\w+)",result="sent"\} ([\d.e+-]+)$/gm)) {
+      const entry = sums.get(m[2]!) ?? { sum: 0, count: 0 };
+      entry[m[1] as 'sum' | 'count'] += Number(m[3]);
+      sums.set(m[2]!, entry);
+    }
+  }
+  return Object.fromEntries([...sums].map(([channel, e]) => [channel, Math.round((e.sum / e.count) * 1000)]));
 }
 
 export interface CrashResult {
@@ -63,7 +82,6 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
     SMS_PROVIDER: 'webhook',
     SMS_WEBHOOK_URL: providers.gatewayUrl,
     WORKER_PREFETCH: String(deps.prefetch),
-    LOG_LEVEL: 'warn',
   };
   const sends = async (): Promise<Send[]> => (await fetch(providers.sendsUrl)).json() as Promise<Send[]>;
   const reset = () => fetch(providers.sendsUrl.replace('/sends', '/reset'), { method: 'POST' });
@@ -76,6 +94,8 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
       await deps.purge();
       await deps.backlog(transfers);
       const { workers: running, ports } = await deps.startWorkers(workers, env);
+      const cpu = () => ({ workers: running.reduce((sum, w) => sum + w.cpuSeconds(), 0), providers: providers.service.cpuSeconds() });
+      const cpuBefore = cpu();
       const samples: { t: number; done: number }[] = [];
       for (;;) {
         const done = await deps.completed(ports);
@@ -86,7 +106,16 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
       const at = (share: number) => samples.find((s) => s.done >= share * transfers)!.t;
       const transfersPerSecond = (0.8 * transfers) / ((at(0.9) - at(0.1)) / 1000);
       const idealPerSecond = (workers * deps.prefetch * 1000) / PROVIDER_MS;
-      drain.push({ workers, transfers, transfersPerSecond: Math.round(transfersPerSecond), idealPerSecond, ofIdeal: Math.round((transfersPerSecond / idealPerSecond) * 100) / 100 });
+      drain.push({
+        workers,
+        transfers,
+        transfersPerSecond: Math.round(transfersPerSecond),
+        idealPerSecond,
+        ofIdeal: Math.round((transfersPerSecond / idealPerSecond) * 100) / 100,
+        sendMs: await meanSendMs(ports),
+        workerCpuMs: Math.round(((cpu().workers - cpuBefore.workers) * 1e4) / transfers) / 10,
+        providersCpuMs: Math.round(((cpu().providers - cpuBefore.providers) * 1e4) / transfers) / 10,
+      });
       await Promise.all(running.map((w) => w.stop()));
     }
 
@@ -103,8 +132,9 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
     await doomed.workers[0]!.exited;
     const startedAt = Date.now();
     const fresh = await deps.startWorkers(1, env);
-    // In flight at the kill: at a provider, its outcome not recorded (the dead worker records nothing more).
-    const before = (await sends()).filter((s) => s.at <= killedAt);
+    // In flight at the kill: sent by the dead worker (everything that reached a provider before the
+    // fresh worker started, bytes already on their way included), its outcome not recorded.
+    const before = (await sends()).filter((s) => s.at <= startedAt);
     let inFlightAtKill = 0;
     const recorded = new Map<string, Record<string, string>>();
     for (const { key } of before) {
@@ -157,7 +187,7 @@ export function realProviderRows(r: Awaited<ReturnType<typeof measureRealProvide
   return [
     ...r.drain.map(
       (d) =>
-        `| Drain ${d.workers} worker${d.workers > 1 ? 's' : ''}, real SMTP + HTTP providers (${r.providerMs} ms) | ${d.transfersPerSecond} transfers/s (ideal ${d.idealPerSecond}, ${Math.round(d.ofIdeal * 100)}%) |`,
+        `| Drain ${d.workers} worker${d.workers > 1 ? 's' : ''}, real SMTP + HTTP providers (${r.providerMs} ms) | ${d.transfersPerSecond} transfers/s (ideal ${d.idealPerSecond}, ${Math.round(d.ofIdeal * 100)}%); a send took ${Object.entries(d.sendMs).map(([c, ms]) => `${c} ${ms} ms`).join(', ')}; CPU per transfer: workers ${d.workerCpuMs} ms, providers ${d.providersCpuMs} ms |`,
     ),
     `| Crash: ${c.transfers} queued, worker killed -9 after ${c.killedAfterSent} sent, fresh worker started | ${c.lost} lost, ${c.repeats} repeated sends (${c.inFlightAtKill} in flight at the kill), ${(c.killToAllSentMs / 1000).toFixed(1)} s from kill to all sent, first send ${c.startToFirstSendMs} ms after the fresh worker's start |`,
     ...ELSEWHERE.map((e) => `| Same crash case, ${e.system} (reported on this machine's kind) | ${e.repeats} repeated sends, ${e.seconds} s from kill to all sent |`),

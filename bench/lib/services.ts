@@ -19,12 +19,15 @@ export class Service {
     entry: string,
     env: Record<string, string>,
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', entry], { env: inheritedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    // TypeScript (the bench's own servers) through tsx; compiled JavaScript as it is.
+    this.child = spawn(process.execPath, entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry], { env: inheritedEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     const reader = createInterface({ input: this.child.stdout! });
     reader.on('line', (line) => {
       if (this.lines.length < 200) this.lines.push(line);
     });
-    this.child.stderr!.on('data', () => undefined);
+    this.child.stderr!.on('data', (c: Buffer) => {
+      if (this.lines.length < 200) this.lines.push(`stderr: ${c.toString()}`);
+    });
     this.exited = once(this.child, 'exit').then(([code]) => code as number | null);
   }
 

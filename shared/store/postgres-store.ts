@@ -344,45 +344,53 @@ export class PostgresStore implements Store {
 
   async claimSends(transferId: string, channels: readonly Channel[], claimant: Claimant, options: { replay: boolean }): Promise<SendClaim | null> {
     if (!isUuid(transferId)) return null;
-    return this.transaction(async (c) => {
-      // Rows first, so that a claim racing ours waits on the same row locks below.
-      const { rows: senders } = await c.query({
-        name: 'claim-sender',
-        text: `WITH sender AS (
-                 SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1
-               ), ensured AS (
-                 INSERT INTO notifications (transfer_id, channel, status, attempts, updated_at)
-                 SELECT $1, c, 'pending', 0, now() FROM unnest($2::text[]) AS c WHERE EXISTS (SELECT 1 FROM sender)
-                 ON CONFLICT DO NOTHING
-               )
-               SELECT * FROM sender`,
-        values: [transferId, channels],
-      });
-      const sender = senders[0];
-      if (!sender) return null;
+    // One round trip for what a first delivery finds: channels with no row yet are pending and
+    // nobody's (the claim rule grants such a channel), so they are inserted already claimed.
+    const [sender] = await this.query<{ owner_name: string; email: string; phone: string; fresh: Channel[] }>(
+      `WITH sender AS (
+         SELECT a.owner_name, a.email, a.phone FROM transfers t JOIN accounts a ON a.id = t.from_account WHERE t.id = $1
+       ), fresh AS (
+         INSERT INTO notifications (transfer_id, channel, status, attempts, updated_at, claimed_by, claim_token, claim_until)
+         SELECT $1, c, 'pending', 0, now(), $3, $4, now() + make_interval(secs => $5::double precision / 1000)
+         FROM unnest($2::text[]) AS c WHERE EXISTS (SELECT 1 FROM sender)
+         ON CONFLICT DO NOTHING
+         RETURNING channel
+       )
+       SELECT sender.*, ARRAY(SELECT channel FROM fresh) AS fresh FROM sender`,
+      [transferId, channels, claimant.workerId, claimant.token, claimant.leaseMs],
+      'claim-fresh',
+    );
+    if (!sender) return null;
+    const contact = { name: sender.owner_name, email: sender.email, phone: sender.phone };
+    const rest = channels.filter((c) => !sender.fresh.includes(c));
+    if (rest.length === 0) return { contact, granted: [...channels], held: [], unparked: [] };
+    // Channels with a row: lock them, let the rule decide, take what it grants.
+    const decision = await this.transaction(async (c) => {
       // pg_locks is read only for a claim another worker holds within its lease.
       const { rows } = await c.query<ClaimRow>({
         name: 'claim-rows',
         text: `SELECT n.*, CASE WHEN n.claimed_by IS NOT NULL AND n.claimed_by <> $3 AND n.claim_until > now()
                                 THEN ${LIVE_HOLDER('n.claim_token')} ELSE false END AS holder_alive
                FROM notifications n WHERE n.transfer_id = $1 AND n.channel = ANY($2::text[]) ORDER BY n.channel FOR UPDATE`,
-        values: [transferId, channels, claimant.workerId],
+        values: [transferId, rest, claimant.workerId],
       });
-      const decision = decideClaims(
+      const decided = decideClaims(
         rows.map((r) => toClaimCandidate(r, r.holder_alive === true)),
         options,
       );
-      if (decision.granted.length > 0) {
+      if (decided.granted.length > 0) {
         await c.query({
           name: 'claim-take',
           text: `UPDATE notifications SET claimed_by = $3, claim_token = $4, claim_until = now() + make_interval(secs => $5::double precision / 1000),
                    status = 'pending', parked_at = NULL
                  WHERE transfer_id = $1 AND channel = ANY($2::text[])`,
-          values: [transferId, decision.granted, claimant.workerId, claimant.token, claimant.leaseMs],
+          values: [transferId, decided.granted, claimant.workerId, claimant.token, claimant.leaseMs],
         });
       }
-      return { contact: { name: sender.owner_name, email: sender.email, phone: sender.phone }, ...decision };
+      return decided;
     });
+    const granted = [...sender.fresh, ...decision.granted];
+    return { contact, ...decision, granted: channels.filter((c) => granted.includes(c)) };
   }
 
   async releaseClaims(transferId: string, channels: readonly Channel[], claimant: Claimant): Promise<void> {

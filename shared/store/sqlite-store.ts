@@ -86,11 +86,15 @@ function processAlive(token: string | null): boolean {
 /** A write waiting for the next group commit. */
 interface WriteJob {
   run: () => unknown;
+  /** Must survive a power cut once acknowledged (see write). */
+  durable: boolean;
   /** When waiting for another process's write lock turns into an outage (503). */
   deadline: number;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+
+const NOT_DURABLE = { durable: false };
 
 /** Writes committed together at most; the rest wait for the next commit. */
 const MAX_GROUP = 256;
@@ -120,6 +124,7 @@ export class SqliteStore implements Store {
   private readonly savepoint;
   private pending: WriteJob[] = [];
   private groupScheduled = false;
+  private syncFull = true;
   private readonly busyTimeoutMs: number;
 
   constructor(file: string, options: { busyTimeoutMs: number }) {
@@ -292,12 +297,26 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Queues a write for the next group commit; resolves with its result once that commit is durable. */
-  private write<T>(run: () => T): Promise<T> {
+  /**
+   * Queues a write for the next group commit; resolves with its result once that commit
+   * is durable. `durable: false` is for writes whose loss in a power cut (not a process
+   * crash: the WAL is written either way) costs at most a repeat that a crash could cause
+   * anyway: send claims, lease renewals, publish marks. A group of only those commits
+   * without the fsync.
+   */
+  private write<T>(run: () => T, options: { durable: boolean } = { durable: true }): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ run, deadline: Date.now() + this.busyTimeoutMs, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ run, durable: options.durable, deadline: Date.now() + this.busyTimeoutMs, resolve: resolve as (value: unknown) => void, reject });
       this.scheduleGroup(0);
     });
+  }
+
+  /** FULL (fsync every commit) unless the group holds only writes that need not survive a power cut. */
+  private syncFor(group: readonly WriteJob[]): void {
+    const full = group.some((job) => job.durable);
+    if (full === this.syncFull) return;
+    this.db.pragma(`synchronous = ${full ? 'FULL' : 'NORMAL'}`);
+    this.syncFull = full;
   }
 
   private scheduleGroup(attempt: number): void {
@@ -316,6 +335,7 @@ export class SqliteStore implements Store {
     if (group.length === 0) return;
     let outcomes;
     try {
+      this.syncFor(group);
       outcomes = this.groupTx.immediate(group);
     } catch (error) {
       // BEGIN or COMMIT failed: none of the group happened. Another process holding
@@ -377,11 +397,11 @@ export class SqliteStore implements Store {
   }
 
   renewLeases(lease: OutboxLease, ids: readonly string[]): Promise<string[]> {
-    return this.write(() => this.sql.renewLeases.all(Date.now() + lease.leaseMs, JSON.stringify(ids), lease.owner).map((r) => r.id));
+    return this.write(() => this.sql.renewLeases.all(Date.now() + lease.leaseMs, JSON.stringify(ids), lease.owner).map((r) => r.id), NOT_DURABLE);
   }
 
   markPublished(ids: readonly string[]): Promise<void> {
-    return this.write(() => void this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids)));
+    return this.write(() => void this.sql.markPublished.run(new Date().toISOString(), JSON.stringify(ids)), NOT_DURABLE);
   }
 
   releaseOutbox(owner: string): Promise<void> {
@@ -416,13 +436,15 @@ export class SqliteStore implements Store {
         this.sql.claim.run(claimant.workerId, claimant.token, now + claimant.leaseMs, transferId, channel);
       }
       return { contact: { name: sender.owner_name, email: sender.email, phone: sender.phone }, ...decision };
-    });
+      // A claim lost in a power cut only lets a send repeat, as the crash itself would; the
+      // outcome recorded after the send is durable, and its fsync takes the claim along.
+    }, NOT_DURABLE);
   }
 
   releaseClaims(transferId: string, channels: readonly Channel[], claimant: Claimant): Promise<void> {
     return this.write(() => {
       for (const channel of channels) this.sql.releaseClaim.run(transferId, channel, claimant.workerId);
-    });
+    }, NOT_DURABLE);
   }
 
   recordAttempts(transferId: string, attempts: readonly AttemptRecord[], claimant: Claimant): Promise<void> {

@@ -28,6 +28,8 @@ export class FakeSmtpServer {
   verdict: (mail: ReceivedMail, attemptIndex: number) => SmtpVerdict = () => ({ accept: true });
   /** Messages whose DATA arrived and whose answer is being held back (a slow provider). */
   stalled = 0;
+  /** Connection errors the server reported (a client that went away mid-conversation). */
+  readonly errors: Error[] = [];
   private server: SMTPServer;
   port = 0;
 
@@ -74,6 +76,9 @@ export class FakeSmtpServer {
         });
       },
     });
+    // A client killed mid-send (the crash tests do that) resets its socket; smtp-server reports it
+    // here, and an 'error' event with no listener would crash the test run.
+    this.server.on('error', (err) => this.errors.push(err));
   }
 
   async start(): Promise<this> {

