@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import type { Service } from './services.js';
 
 /**
@@ -30,6 +32,16 @@ export interface RealDrain {
   /** CPU the workers and the provider stand-ins used per transfer. */
   workerCpuMs: number;
   providersCpuMs: number;
+  /** Share of the machine's CPU time (all cores, every process) that was busy during the drain. */
+  machineBusy: number;
+}
+
+/** Busy and total CPU time of the whole machine so far, from /proc/stat (Linux). */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle and iowait are the time nothing ran.
+  return { busy: total - fields[3]! - fields[4]!, total };
 }
 
 /** Mean send time by channel across the workers' /metrics. */
@@ -96,6 +108,7 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
       const { workers: running, ports } = await deps.startWorkers(workers, env);
       const cpu = () => ({ workers: running.reduce((sum, w) => sum + w.cpuSeconds(), 0), providers: providers.service.cpuSeconds() });
       const cpuBefore = cpu();
+      const machineBefore = machineCpu();
       const samples: { t: number; done: number }[] = [];
       for (;;) {
         const done = await deps.completed(ports);
@@ -115,6 +128,7 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
         sendMs: await meanSendMs(ports),
         workerCpuMs: Math.round(((cpu().workers - cpuBefore.workers) * 1e4) / transfers) / 10,
         providersCpuMs: Math.round(((cpu().providers - cpuBefore.providers) * 1e4) / transfers) / 10,
+        machineBusy: ((m) => Math.round(((m.busy - machineBefore.busy) / (m.total - machineBefore.total)) * 100) / 100)(machineCpu()),
       });
       await Promise.all(running.map((w) => w.stop()));
     }
@@ -130,18 +144,22 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
     doomed.workers[0]!.kill('SIGKILL');
     const killedAt = Date.now();
     await doomed.workers[0]!.exited;
+    // In flight at the kill: sends that reached a provider from the dead worker (bytes already on
+    // their way included) whose outcome it did not record. Its records are read while the fresh
+    // worker starts, and must be read before that worker records anything (checked below), or a
+    // repeat it records as sent would hide a send that was in flight.
     const startedAt = Date.now();
-    const fresh = await deps.startWorkers(1, env);
-    // In flight at the kill: sent by the dead worker (everything that reached a provider before the
-    // fresh worker started, bytes already on their way included), its outcome not recorded.
-    const before = (await sends()).filter((s) => s.at <= startedAt);
-    let inFlightAtKill = 0;
-    const recorded = new Map<string, Record<string, string>>();
-    for (const { key } of before) {
+    const snapshot = (async () => {
+      const atKill = await sends();
+      const ids = [...new Set(atKill.map((s) => s.key.split(':')[0]!))];
+      const recorded = new Map(await Promise.all(ids.map(async (id) => [id, await deps.statuses(id)] as const)));
+      return { atKill, recorded, readBy: Date.now() };
+    })();
+    const [{ atKill, recorded, readBy }, fresh] = await Promise.all([snapshot, deps.startWorkers(1, env)]);
+    const inFlightAtKill = atKill.filter(({ key }) => {
       const [transferId, channel] = key.split(':') as [string, string];
-      if (!recorded.has(transferId)) recorded.set(transferId, await deps.statuses(transferId));
-      if (recorded.get(transferId)![channel] !== 'sent') inFlightAtKill++;
-    }
+      return recorded.get(transferId)![channel] !== 'sent';
+    }).length;
     const expected = sizes.crash * 2;
     let all: Send[] = [];
     for (const deadline = Date.now() + 120_000; ; ) {
@@ -175,6 +193,10 @@ export async function measureRealProviders(deps: RealProviderDeps, sizes: { drai
       killToAllSentMs: Math.max(...firstAt.values()) - killedAt,
       startToFirstSendMs: Math.min(...all.filter((s) => s.at > startedAt).map((s) => s.at)) - startedAt,
     };
+    // The fresh worker records nothing before its first send has taken PROVIDER_MS at the provider,
+    // so a snapshot read before then saw only the dead worker's records.
+    const freshFirst = Math.min(...all.filter((s) => s.at > startedAt).map((s) => s.at));
+    if (readBy > freshFirst + PROVIDER_MS) throw new Error(`bench: the in-flight snapshot was read ${readBy - freshFirst} ms after the fresh worker's first send; it may undercount`);
     await Promise.all(fresh.workers.map((w) => w.stop()));
     return { providerMs: PROVIDER_MS, drain, crash };
   } finally {
@@ -187,7 +209,7 @@ export function realProviderRows(r: Awaited<ReturnType<typeof measureRealProvide
   return [
     ...r.drain.map(
       (d) =>
-        `| Drain ${d.workers} worker${d.workers > 1 ? 's' : ''}, real SMTP + HTTP providers (${r.providerMs} ms) | ${d.transfersPerSecond} transfers/s (ideal ${d.idealPerSecond}, ${Math.round(d.ofIdeal * 100)}%); a send took ${Object.entries(d.sendMs).map(([c, ms]) => `${c} ${ms} ms`).join(', ')}; CPU per transfer: workers ${d.workerCpuMs} ms, providers ${d.providersCpuMs} ms |`,
+        `| Drain ${d.workers} worker${d.workers > 1 ? 's' : ''}, real SMTP + HTTP providers (${r.providerMs} ms) | ${d.transfersPerSecond} transfers/s (ideal ${d.idealPerSecond}, ${Math.round(d.ofIdeal * 100)}%); a send took ${Object.entries(d.sendMs).map(([c, ms]) => `${c} ${ms} ms`).join(', ')}; CPU per transfer: workers ${d.workerCpuMs} ms, providers ${d.providersCpuMs} ms; machine CPU ${Math.round(d.machineBusy * 100)}% busy (${cpus().length} cores) |`,
     ),
     `| Crash: ${c.transfers} queued, worker killed -9 after ${c.killedAfterSent} sent, fresh worker started | ${c.lost} lost, ${c.repeats} repeated sends (${c.inFlightAtKill} in flight at the kill), ${(c.killToAllSentMs / 1000).toFixed(1)} s from kill to all sent, first send ${c.startToFirstSendMs} ms after the fresh worker's start |`,
     ...ELSEWHERE.map((e) => `| Same crash case, ${e.system} (reported on this machine's kind) | ${e.repeats} repeated sends, ${e.seconds} s from kill to all sent |`),
