@@ -44,11 +44,18 @@ for (const store of testStores()) describe(`[${store}] real processes: crashes, 
 
     it('When a worker gets SIGTERM with messages in hand, then it finishes them, exits 0, and nothing is lost', async () => {
       // Sends slow enough that 40 transfers take the worker 5 s at prefetch 8, however slowly they were posted.
-      const env = system.ns.env({ NOTIFY_LATENCY_MS: '1000', WORKER_PREFETCH: '8', LOG_LEVEL: 'info' });
+      const env = system.ns.env({ NOTIFY_LATENCY_MS: '1000', WORKER_PREFETCH: '8', LOG_LEVEL: 'debug' });
       const worker = spawnService('worker', env);
       const ids: string[] = [];
       for (let i = 0; i < 40; i++) ids.push((await system.post(transfer).expect(202)).body.transferId);
-      await waitFor('the worker to be mid-stream', () => sentLines(worker).length >= 2);
+      // Mid-stream with work in hand: some sent, and a delivery received whose sends (1 s) have not
+      // come back. Right after a batch is acked the worker may briefly hold nothing, so "some sent"
+      // alone is not enough.
+      const inHand = () => {
+        const sent = new Set(sentLines(worker).map((l) => l.transferId));
+        return sent.size > 0 && worker.logs.some((l) => l.message === 'delivery received' && !sent.has(l.transferId));
+      };
+      await waitFor('the worker to be mid-stream with deliveries in hand', inHand);
       expect(sentLines(worker).length, 'work is left when SIGTERM comes').to.be.lessThan(80);
 
       worker.kill('SIGTERM');
