@@ -175,7 +175,7 @@ interface Results {
   endToEnd: { rate: number; p50Ms: number; p99Ms: number; count: number };
   drain: { workers: number; sendMs: number; messagesPerSecond: number; idealPerSecond: number | null; ofIdeal: number | null }[];
   asyncVsInline: { notifyLatencyMs: number; inline: LoadResult; async: LoadResult; fasterAnswers: number; throughputRatio: number };
-  rss: { backlog: number; apiMiB: number; workerMiB: number }[];
+  rss: { backlog: number; apiMiB: number; workerMiB: number; workerHeapUsedMiB: number; workerNewSpaceMiB: number }[];
   /** POST /transfer with API_PROCESSES=1 and 2; PostgreSQL only. */
   apiProcesses: ApiProcessesResult[];
   /** The worker against an SMTP server and an HTTP gateway taking 200 ms a send. */
@@ -332,8 +332,14 @@ async function main(): Promise<Results> {
     const { workers, ports } = await startWorkers(1, { NOTIFY_LATENCY_MS: '0' });
     while ((await completed(ports)) < size) await sleep(200);
     const workerMiB = round(workers[0]!.peakRssBytes() / 2 ** 20, 1);
+    // What the peak is made of: the heap in use, and V8's young generation, which it grows under
+    // sustained allocation (prom-client's default metrics).
+    const metrics = await (await fetch(`http://127.0.0.1:${ports[0]}/metrics`)).text();
+    const mib = (re: RegExp) => round(Number(re.exec(metrics)?.[1] ?? NaN) / 2 ** 20, 1);
+    const workerHeapUsedMiB = mib(/^nodejs_heap_size_used_bytes (\S+)$/m);
+    const workerNewSpaceMiB = mib(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)$/m);
     await workers[0]!.stop();
-    rss.push({ backlog: size, apiMiB, workerMiB });
+    rss.push({ backlog: size, apiMiB, workerMiB, workerHeapUsedMiB, workerNewSpaceMiB });
   }
 
   // 7. Real providers at their real speed: drain, and a worker killed mid-stream
@@ -418,7 +424,7 @@ function report(r: Results): string {
     ),
     `| Inline sends (${r.asyncVsInline.notifyLatencyMs} ms each), 64 connections | ${rps(r.asyncVsInline.inline.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.inline.p50Ms} ms, p99 ${r.asyncVsInline.inline.p99Ms} ms |`,
     `| POST /transfer (async), same load | ${rps(r.asyncVsInline.async.requestsPerSecond)} req/s, p50 ${r.asyncVsInline.async.p50Ms} ms, p99 ${r.asyncVsInline.async.p99Ms} ms → ${r.asyncVsInline.fasterAnswers}× faster answers, ${r.asyncVsInline.throughputRatio}× throughput |`,
-    ...r.rss.map((x) => `| Peak RSS, backlog ${x.backlog.toLocaleString('en-US')} | API ${x.apiMiB} MiB, worker ${x.workerMiB} MiB |`),
+    ...r.rss.map((x) => `| Peak RSS, backlog ${x.backlog.toLocaleString('en-US')} | API ${x.apiMiB} MiB, worker ${x.workerMiB} MiB (heap in use ${x.workerHeapUsedMiB} MiB, young generation ${x.workerNewSpaceMiB} MiB) |`),
     ...realProviderRows(r.realProviders),
     ...apiProcessesRows(r.apiProcesses, SIZES.connections),
     '',
@@ -437,7 +443,8 @@ try {
   } else {
     const results = await main();
     log(report(results));
-    const out = path.join(import.meta.dirname, 'results.json');
+    // One file per store, so a PostgreSQL run (the only one with API_PROCESSES) does not replace the default run's.
+    const out = path.join(import.meta.dirname, config.database.kind === 'postgres' ? 'results-postgres.json' : 'results.json');
     writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2)}\n`);
     log(`wrote ${path.relative(process.cwd(), out)}`);
   }
