@@ -115,7 +115,8 @@ class GroupAborted extends Error {
  * (which takes the write lock up front, so a transfer's check and debit never
  * interleave with another writer), each in its own savepoint so one that fails
  * rolls back alone, and all of them share one commit and its fsync. Each caller
- * still hears back only once its write is durable.
+ * hears back once its write is committed: durable for money, outcomes and keys;
+ * without the fsync for the few writes that may be lost in a power cut (see write()).
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -299,7 +300,7 @@ export class SqliteStore implements Store {
 
   /**
    * Queues a write for the next group commit; resolves with its result once that commit
-   * is durable. `durable: false` is for writes whose loss in a power cut (not a process
+   * is done (durable unless `durable: false`). `durable: false` is for writes whose loss in a power cut (not a process
    * crash: the WAL is written either way) costs at most a repeat that a crash could cause
    * anyway: send claims, lease renewals, publish marks. A group of only those commits
    * without the fsync.

@@ -10,6 +10,7 @@ import { inheritedEnv, loadConfig, type Config } from '../../shared/runtime/conf
 import { PostgresStore } from '../../shared/store/postgres-store.js';
 import { SqliteStore } from '../../shared/store/sqlite-store.js';
 import type { Store } from '../../shared/store/store.js';
+import { endProcessesUsing } from './processes.js';
 
 export type EnvOverrides = Record<string, string>;
 export type StoreKind = 'sqlite' | 'postgres';
@@ -149,6 +150,7 @@ export class TestNamespace {
   }
 
   async cleanup(): Promise<void> {
+    await endProcessesUsing(this.prefix);
     await this.unblockDatabase();
     const connection = await amqp.connect(AMQP_URL);
     connection.on('error', () => undefined);

@@ -11,13 +11,27 @@ export type LogLine = Record<string, unknown> & { message?: string; level?: stri
 const ENTRY = { api: 'api/main.ts', worker: 'worker/main.ts' } as const;
 
 /** A real API or worker process, as `npm run start:api|start:worker` runs it, with its JSON log lines captured. */
+/** Every service process still running, so a namespace can end its own before it is removed. */
+const live = new Set<ServiceProcess>();
+
+/**
+ * Ends every process started with this AMQP_PREFIX. A namespace's cleanup calls it
+ * first: a worker still running when its queues are deleted sees its consumer
+ * cancelled, reconnects and declares them again, leaving them behind.
+ */
+export async function endProcessesUsing(prefix: string): Promise<void> {
+  await Promise.all([...live].filter((p) => p.prefix === prefix).map((p) => p.dispose()));
+}
+
 export class ServiceProcess {
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
+  readonly prefix: string | undefined;
 
   constructor(readonly kind: keyof typeof ENTRY, env: EnvOverrides) {
+    this.prefix = env.AMQP_PREFIX;
     this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY[kind]], {
       env: inheritedEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,6 +47,8 @@ export class ServiceProcess {
     // stderr carries the demo-key banner and boot errors: output for a human, not log lines.
     createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    live.add(this);
+    void this.exited.then(() => live.delete(this));
   }
 
   get pid(): number {

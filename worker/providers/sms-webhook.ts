@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, request as requestType } from 'undici';
 
-// Loaded on first use: a worker that sends no SMS over HTTP starts without it (about 140 ms).
+// Loaded when this provider is configured: a worker that sends no SMS over HTTP starts without it (about 140 ms).
 const undici = () => createRequire(import.meta.url)('undici') as { Agent: typeof AgentType; request: typeof requestType };
 import type { FailureKind, OutgoingNotification } from '../../shared/domain/notifications.js';
 import { ProviderError, type NotificationProvider } from './provider.js';
